@@ -1,0 +1,1 @@
+"""Subcommands of the ``retrosim`` command line, one module each."""

@@ -1,0 +1,689 @@
+"""Knee loading per step and per km: knee extensor moment, quadriceps force, patellofemoral
+joint (PFJ) force and stress, vertical ground-force impulse and loading rate.
+
+Plain vectorised functions (pvlib style) plus the two entry points the composing chain calls:
+:func:`sample_parameters` and :func:`from_gait`.
+
+Model, per foot contact (running)::
+
+    M_knee  = |GRF| * d_dir                      knee extensor moment at its peak       [N m]
+    F_Q     = M_knee / ma_Q(theta_dir)            quadriceps force                       [N]
+    F_PFJ   = k(theta_dir) * F_Q                  PFJ compressive force                  [N]
+    sigma   = F_PFJ / A(theta_dir)                PFJ stress                             [MPa]
+
+``theta_dir`` is the knee flexion at the time of peak knee moment and ``d_dir`` the effective
+lever arm of the ground reaction force about the knee, both direction-specific (Roos et al.
+2012 [4]); ``|GRF|`` is the peak vertical ground reaction force from :mod:`retrosim.gait`
+(assumption: the resultant at peak knee moment equals the vertical peak; Roos et al. report
+2.3 and 2.4 BW at the peak moment). ``k(theta)`` and ``ma_Q(theta)`` are the polynomials of
+[1]_ and [2]_ with the knee angle in **degrees** (checked in ``tests/test_knee.py`` against
+in vivo moment arms [8]_ and against Roos's paired moments and PFJ forces). ``A(theta)`` is
+linear interpolation of Besier et al.'s contact areas [3]_ at 0, 30 and 60 degrees.
+
+Per km: a knee is loaded once per stride, i.e. ``steps_per_km / 2`` times per km. Cumulative
+load per km = per-contact value x contacts per km for that knee (the per-distance accounting of
+Willson et al. [6]_). Backward running takes more, shorter steps, so a smaller peak per step need
+not mean less load per km: both are reported.
+
+References
+----------
+.. [1] van Eijden TMGJ et al. 1986, J Biomech: mathematical model of the patellofemoral joint
+   (fit of k(theta) = F_PFJ/F_Q). Coefficients **read in code**, not in the paper: Fox A,
+   github aaronsfox/pfjrf-methods, ``code/Fukuchi2017/calc_PFJRF.py``, which attributes them
+   to van Eijden (1986) via Nunes et al. (2018). Bibliographic details not verified.
+.. [2] Nunes GS et al. 2018 (review of PFJ stress methods in running), as attributed in the same
+   code file for the effective quadriceps lever arm ma_Q(theta) (expressed in metres there).
+   Original not read.
+.. [3] Besier TF, Draper CE, Gold GE, Beaupre GS, Delp SL. Patellofemoral joint contact area
+   increases with knee flexion and weight-bearing. J Orthop Res 2005;23(2):345-350.
+   doi:10.1016/j.orthres.2004.08.003, PMID 15734247 (abstract read).
+.. [4] Roos PE, Barton N, van Deursen RWM. Patellofemoral joint compression forces in backward
+   and forward running. J Biomech 2012;45(9):1656-1660. doi:10.1016/j.jbiomech.2012.03.020,
+   PMC3391667 (abstract read).
+.. [5] Flynn TW, Soutas-Little RW. Patellofemoral joint compressive forces in forward and
+   backward running. J Orthop Sports Phys Ther 1995. PMID 7787851 (abstract read).
+.. [6] Willson JD, Sharpee R, Meardon SA, Kernozek TW. Effects of step length on patellofemoral
+   joint stress in female runners with and without patellofemoral pain. Clin Biomech
+   2014;29:243-247 (abstract read; DOI not read).
+.. [7] Morin JB, Dalleau G, Kyrolainen H, Jeannin T, Belli A. A simple method for measuring
+   stiffness during running. J Appl Biomech 2005;21:167-180 (half-sine vertical force model).
+.. [8] The effective quadriceps and patellar tendon moment arms relative to the tibiofemoral
+   finite helical axis. J Biomech (dynamic MRI, 30 F / 10 M), PMC4662057 (abstract read).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import numpy as np
+
+from ._checks import check_choice, check_range
+from .errors import InputError
+from .paths import DATA_DIR
+from .units import G
+
+__all__ = [
+    "ANGLE_RANGE_DEG",
+    "DIRECTIONS",
+    "MODES",
+    "contact_area",
+    "from_gait",
+    "knee_extensor_moment",
+    "load_parameters",
+    "pfj_force",
+    "pfj_force_ratio",
+    "pfj_stress",
+    "quadriceps_force",
+    "quadriceps_moment_arm",
+    "reference_inputs",
+    "sample_parameters",
+    "steps_per_km",
+]
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("forward", "backward")
+MODES = ("run", "walk")
+
+#: Knee-flexion range [deg] over which every angle-dependent ingredient is defined here:
+#: Besier et al. [3] measured contact area at 0, 30 and 60 deg only. The polynomials [1], [2]
+#: are not evaluated outside it either (their own fitted range was not read).
+ANGLE_RANGE_DEG = (0.0, 60.0)
+
+# k(theta) = (c0 + c1 t + c2 t^2) / (1 + d1 t + d2 t^2 + d3 t^3), t in degrees [1] (read in code).
+_K_NUM = (0.462, 1.47e-3, -3.84e-5)
+_K_DEN = (1.0, -1.62e-2, 1.55e-4, -6.98e-7)
+# ma_Q(theta) = c0 + c1 t + c2 t^2 + c3 t^3 [m], t in degrees [2] (read in code).
+_MAQ = (0.046, 2.8e-4, -1.3e-5, 8e-8)
+
+PARAMETERS_CSV = DATA_DIR / "parameters" / "knee.csv"
+
+
+# --------------------------------------------------------------------------------------------
+# parameters file
+# --------------------------------------------------------------------------------------------
+@functools.cache
+def load_parameters():
+    """Read ``data/parameters/knee.csv`` (published constants with their sources).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``name, value, sd, units, direction, citation, citation_key, doi, locator, note``.
+    """
+    import pandas as pd
+
+    path = PARAMETERS_CSV
+    try:
+        table = pd.read_csv(path)
+    except FileNotFoundError:
+        raise InputError("knee parameter file not found", file=path) from None
+    need = {
+        "name",
+        "value",
+        "sd",
+        "units",
+        "direction",
+        "citation",
+        "citation_key",
+        "doi",
+        "locator",
+    }
+    missing = need - set(table.columns)
+    if missing:
+        raise InputError(f"missing columns {sorted(missing)}", file=path)
+    return table
+
+
+def _value(name, direction=None, column="value"):
+    table = load_parameters()
+    rows = table[table["name"] == name]
+    if direction is not None:
+        rows = rows[rows["direction"] == direction]
+    if len(rows) != 1:
+        raise InputError(
+            f"expected exactly one row named {name!r} (direction {direction!r}), found {len(rows)}",
+            file=PARAMETERS_CSV,
+        )
+    return float(rows[column].iloc[0])
+
+
+@functools.cache
+def reference_inputs():
+    """Direction-specific knee inputs derived from the published values in ``knee.csv``.
+
+    The effective lever arm of the ground reaction force about the knee is
+    ``d = M_peak / (|GRF|_BW * W_ref)`` from Roos et al. [4]_ (peak knee moment and |GRF| at that
+    instant, by direction). Roos's abstract does not give body mass, so the reference body
+    weight ``W_ref`` is the one implied by Flynn & Soutas-Little's paired values [5]_
+    (4253 N = 5.6 BW and 2277 N = 3.0 BW, both about 759 N); this is a modelling assumption and
+    PFJ force in BW scales as 1 / W_ref.
+
+    Between-subject spread of ``d``: with ``M = |GRF| * d`` and the two factors independent,
+    ``CV_d^2 = CV_M^2 - CV_GRF^2`` (log-variances add); an assumption, since the correlation is
+    not reported.
+
+    Returns
+    -------
+    dict
+        ``{direction: {"knee_flexion_deg": (mean, sd), "lever_arm_m": (mean, sd)}}`` plus
+        ``"reference_body_weight_n"``.
+    """
+    w_ref = np.mean(
+        [_value("pfj_force_peak_n", d) / _value("pfj_force_peak_bw", d) for d in DIRECTIONS]
+    )
+    out = {"reference_body_weight_n": float(w_ref)}
+    for d in DIRECTIONS:
+        m, m_sd = _value("knee_moment_peak", d), _value("knee_moment_peak", d, "sd")
+        g, g_sd = _value("grf_at_peak_moment", d), _value("grf_at_peak_moment", d, "sd")
+        lever = m / (g * w_ref)
+        cv = np.sqrt(max((m_sd / m) ** 2 - (g_sd / g) ** 2, 0.0))
+        out[d] = {
+            "knee_flexion_deg": (
+                _value("knee_flexion_at_peak_moment", d),
+                _value("knee_flexion_at_peak_moment", d, "sd"),
+            ),
+            "lever_arm_m": (float(lever), float(lever * cv)),
+        }
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# angle-dependent ingredients
+# --------------------------------------------------------------------------------------------
+def _check_angle(knee_flexion_deg, name="knee_flexion_deg"):
+    lo, hi = ANGLE_RANGE_DEG
+    return check_range(
+        name,
+        knee_flexion_deg,
+        lo,
+        hi,
+        "deg",
+        lo_inclusive=True,
+        hint="outside the range where the k(theta), ma_Q(theta) and contact-area relations are "
+        "defined here; not extrapolated (give knee flexion in degrees, not radians)",
+    )
+
+
+def _poly(coefs, x):
+    """Horner evaluation, ``coefs`` in ascending order."""
+    out = np.full_like(x, coefs[-1], dtype=float)
+    for c in coefs[-2::-1]:
+        out = out * x + c
+    return out
+
+
+def quadriceps_moment_arm(knee_flexion_deg):
+    """Effective quadriceps lever arm as a function of knee flexion.
+
+    ``ma_Q = 0.046 + 2.8e-4 t - 1.3e-5 t^2 + 8e-8 t^3`` with ``t`` in degrees [2]_ (coefficients
+    read in code, see module references).
+
+    Parameters
+    ----------
+    knee_flexion_deg : array_like
+        Knee flexion angle [deg], 0 (full extension) to 60.
+
+    Returns
+    -------
+    numpy.ndarray
+        Effective quadriceps moment arm [m].
+
+    Raises
+    ------
+    InputError
+        Angle outside [0, 60] deg (not extrapolated).
+
+    References
+    ----------
+    .. [2] Nunes et al. 2018 via github aaronsfox/pfjrf-methods ``code/Fukuchi2017/calc_PFJRF.py``.
+    """
+    return _poly(_MAQ, _check_angle(knee_flexion_deg))
+
+
+def pfj_force_ratio(knee_flexion_deg):
+    """Ratio k of PFJ compressive force to quadriceps force as a function of knee flexion.
+
+    ``k = (0.462 + 1.47e-3 t - 3.84e-5 t^2) / (1 - 1.62e-2 t + 1.55e-4 t^2 - 6.98e-7 t^3)``,
+    ``t`` in degrees [1]_. In degrees k rises from 0.462 at 0 deg to about 0.95 at 60 deg; read
+    in radians it would stay within 0.5 % of 0.462 over the whole range of knee motion.
+
+    Parameters
+    ----------
+    knee_flexion_deg : array_like
+        Knee flexion angle [deg], 0 to 60.
+
+    Returns
+    -------
+    numpy.ndarray
+        k [1].
+
+    Raises
+    ------
+    InputError
+        Angle outside [0, 60] deg.
+
+    References
+    ----------
+    .. [1] van Eijden et al. 1986 via github aaronsfox/pfjrf-methods
+       ``code/Fukuchi2017/calc_PFJRF.py`` (read in code).
+    """
+    t = _check_angle(knee_flexion_deg)
+    return _poly(_K_NUM, t) / _poly(_K_DEN, t)
+
+
+@functools.cache
+def _area_table_mm2():
+    angles = np.array([0.0, 30.0, 60.0])
+    areas = np.array([_value(f"pfj_area_male_unloaded_{a}deg") for a in (0, 30, 60)])
+    gain = 1.0 + _value("pfj_area_weight_bearing_increase") / 100.0
+    return angles, areas, gain
+
+
+def contact_area(knee_flexion_deg, *, weight_bearing=True):
+    """PFJ contact area by linear interpolation of Besier et al. 2005 [3]_.
+
+    Male means, unloaded (0.15 BW): 210, 414, 520 mm^2 at 0, 30, 60 deg. With
+    ``weight_bearing=True`` the areas are multiplied by 1.24 (the mean +24 % from unloaded to
+    0.45 BW per leg). Running loads are several BW, beyond the loads imaged, so the area is an
+    extrapolation in load (not in angle). The female 0 deg value is not reported, so female
+    areas are not offered.
+
+    Parameters
+    ----------
+    knee_flexion_deg : array_like
+        Knee flexion angle [deg], 0 to 60.
+    weight_bearing : bool, default True
+        Apply the weight-bearing increase.
+
+    Returns
+    -------
+    numpy.ndarray
+        Contact area [mm^2].
+
+    References
+    ----------
+    .. [3] Besier et al. 2005, J Orthop Res 23(2):345-350, doi:10.1016/j.orthres.2004.08.003.
+    """
+    t = _check_angle(knee_flexion_deg)
+    angles, areas, gain = _area_table_mm2()
+    # piecewise-linear on [0, 30] and [30, 60], vectorised
+    lower = t <= angles[1]
+    a0 = np.where(lower, areas[0], areas[1])
+    a1 = np.where(lower, areas[1], areas[2])
+    frac = np.where(lower, t, t - angles[1]) / (angles[1] - angles[0])
+    area = a0 + (a1 - a0) * frac
+    return area * gain if weight_bearing else area
+
+
+# --------------------------------------------------------------------------------------------
+# force chain
+# --------------------------------------------------------------------------------------------
+def knee_extensor_moment(grf_n, lever_arm_m):
+    """Knee extensor moment as ground reaction force times its effective lever arm.
+
+    Parameters
+    ----------
+    grf_n : array_like
+        Ground reaction force magnitude at peak knee moment [N].
+    lever_arm_m : array_like
+        Perpendicular distance of the GRF line of action from the knee joint centre [m].
+
+    Returns
+    -------
+    numpy.ndarray
+        Knee extensor moment [N m].
+    """
+    grf = check_range("grf_n", grf_n, 0.0, 1e5, "N", lo_inclusive=True)
+    lever = check_range("lever_arm_m", lever_arm_m, 0.0, 0.5, "m", lo_inclusive=True)
+    return grf * lever
+
+
+def quadriceps_force(moment_nm, knee_flexion_deg):
+    """Quadriceps force ``F_Q = M / ma_Q(theta)`` (negative moments give 0).
+
+    Parameters
+    ----------
+    moment_nm : array_like
+        Knee extensor moment [N m].
+    knee_flexion_deg : array_like
+        Knee flexion [deg], 0 to 60.
+
+    Returns
+    -------
+    numpy.ndarray
+        Quadriceps force [N].
+    """
+    return np.clip(np.asarray(moment_nm, dtype=float), 0.0, None) / quadriceps_moment_arm(
+        knee_flexion_deg
+    )
+
+
+def pfj_force(moment_nm, knee_flexion_deg):
+    """PFJ compressive force ``F_PFJ = k(theta) * M / ma_Q(theta)`` [1]_ [2]_.
+
+    Parameters
+    ----------
+    moment_nm : array_like
+        Knee extensor moment [N m].
+    knee_flexion_deg : array_like
+        Knee flexion [deg], 0 to 60.
+
+    Returns
+    -------
+    numpy.ndarray
+        PFJ compressive force [N].
+    """
+    return pfj_force_ratio(knee_flexion_deg) * quadriceps_force(moment_nm, knee_flexion_deg)
+
+
+def pfj_stress(force_n, knee_flexion_deg, *, weight_bearing=True):
+    """PFJ stress ``F_PFJ / A(theta)`` [3]_.
+
+    Parameters
+    ----------
+    force_n : array_like
+        PFJ compressive force [N].
+    knee_flexion_deg : array_like
+        Knee flexion [deg], 0 to 60.
+    weight_bearing : bool, default True
+        See :func:`contact_area`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Stress [MPa] (N/mm^2).
+    """
+    return np.asarray(force_n, dtype=float) / contact_area(
+        knee_flexion_deg, weight_bearing=weight_bearing
+    )
+
+
+def steps_per_km(step_length_m):
+    """Foot contacts (both legs) per km ``1000 / step_length`` [1/km].
+
+    Parameters
+    ----------
+    step_length_m : array_like
+        Step length [m] (one foot contact to the next, opposite foot).
+    """
+    return 1000.0 / check_range("step_length_m", step_length_m, 0.0, 5.0, "m")
+
+
+# --------------------------------------------------------------------------------------------
+# chain entry points
+# --------------------------------------------------------------------------------------------
+_PARAM_KEYS = (
+    "knee_flexion_deg_forward",
+    "knee_flexion_deg_backward",
+    "knee_lever_arm_m_forward",
+    "knee_lever_arm_m_backward",
+)
+
+
+def _truncated_normal(rng, mean, sd, lo, hi, n):
+    x = rng.normal(mean, sd, n)
+    bad = (x < lo) | (x > hi)
+    while bad.any():  # redraw only the few outside; converges fast for |mean-lo| >> sd
+        x[bad] = rng.normal(mean, sd, int(bad.sum()))
+        bad = (x < lo) | (x > hi)
+    return x
+
+
+def sample_parameters(n_draws: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Draw direction-specific knee inputs with their published between-subject spread.
+
+    - knee flexion at peak knee moment ~ Normal(44, 6) deg forward, Normal(41, 7) deg backward
+      (Roos et al. 2012 [4]_), truncated to [0, 60] deg (range of the angle relations);
+    - effective GRF lever arm about the knee ~ lognormal with the mean and SD of
+      :func:`reference_inputs` (derived from Roos's knee moments and |GRF| [4]_ and the
+      reference body weight from Flynn & Soutas-Little [5]_).
+
+    Angle and lever arm are drawn independently (their correlation is not reported).
+
+    Parameters
+    ----------
+    n_draws : int
+        Number of draws (>= 1).
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Keys ``knee_flexion_deg_forward``, ``knee_flexion_deg_backward`` [deg],
+        ``knee_lever_arm_m_forward``, ``knee_lever_arm_m_backward`` [m]; each shape (n_draws,).
+    """
+    if not isinstance(n_draws, int | np.integer) or n_draws < 1:
+        raise InputError(f"expected a positive integer, got {n_draws!r}", argument="n_draws")
+    if not isinstance(rng, np.random.Generator):
+        raise InputError("expected a numpy.random.Generator", argument="rng")
+    ref = reference_inputs()
+    lo, hi = ANGLE_RANGE_DEG
+    out = {}
+    for d in DIRECTIONS:
+        mean, sd = ref[d]["knee_flexion_deg"]
+        out[f"knee_flexion_deg_{d}"] = _truncated_normal(rng, mean, sd, lo, hi, n_draws)
+        mean, sd = ref[d]["lever_arm_m"]
+        s2 = np.log1p((sd / mean) ** 2)
+        out[f"knee_lever_arm_m_{d}"] = rng.lognormal(np.log(mean) - s2 / 2, np.sqrt(s2), n_draws)
+    return out
+
+
+def _point_parameters():
+    ref = reference_inputs()
+    return {
+        f"knee_flexion_deg_{d}": np.asarray(ref[d]["knee_flexion_deg"][0]) for d in DIRECTIONS
+    } | {f"knee_lever_arm_m_{d}": np.asarray(ref[d]["lever_arm_m"][0]) for d in DIRECTIONS}
+
+
+_GAIT_KEYS = ("contact_time_s", "step_frequency_hz", "step_length_m", "peak_vgrf_n", "peak_vgrf_bw")
+
+_NAN_NOTE = (
+    "NaN where mode is 'walk': the direction-specific knee inputs (knee flexion and GRF lever arm "
+    "at peak knee moment) were read for running only (Roos et al. 2012)"
+)
+
+
+def from_gait(
+    gait: dict,
+    *,
+    mass_kg,
+    direction,
+    mode,
+    speed_m_s,
+    params: dict | None = None,
+) -> dict[str, tuple[np.ndarray, str, str]]:
+    """Knee loading per step and per km from the gait model's outputs.
+
+    Parameters
+    ----------
+    gait : dict of str to array_like
+        Output of the gait model, at least ``contact_time_s`` [s], ``step_frequency_hz`` [1/s],
+        ``step_length_m`` [m], ``peak_vgrf_n`` [N], ``peak_vgrf_bw`` [BW], broadcastable to the
+        grid (speed, mass, direction, mode, grade, draw); ``flight_time_s`` is not needed.
+    mass_kg : array_like
+        Body mass [kg], (0, 300], broadcastable to the grid.
+    direction : array_like of str
+        ``'forward'`` or ``'backward'``, broadcastable to the grid.
+    mode : array_like of str
+        ``'run'`` or ``'walk'``, broadcastable to the grid. Knee variables are NaN for walking.
+    speed_m_s : array_like
+        Speed [m/s], (0, 12]; used for validation only (the knee inputs were measured at
+        2.8-3.4 m/s; outside that they are carried unchanged, see ``attrs``).
+    params : dict of str to ndarray, optional
+        From :func:`sample_parameters`, arrays whose last axis is the draw axis of the grid.
+        Default: the published means (no draw axis).
+
+    Returns
+    -------
+    dict of str to (numpy.ndarray, str, str)
+        ``name -> (values, units, long_name)``; see the module docstring for the equations.
+        Per-contact values concern one knee; per-km values multiply them by that knee's contacts
+        per km (``steps_per_km / 2``).
+
+    Raises
+    ------
+    InputError
+        Missing gait keys, invalid mass, speed, direction, mode, or knee angles outside
+        [0, 60] deg in ``params``.
+    """
+    missing = [k for k in _GAIT_KEYS if k not in gait]
+    if missing:
+        raise InputError(f"gait output lacks {missing}", argument="gait")
+    mass = check_range("mass_kg", mass_kg, 0.0, 300.0, "kg")
+    check_range("speed_m_s", speed_m_s, 0.0, 12.0, "m/s", hint="speed must be in m/s (km/h / 3.6)")
+    direction = check_choice("direction", direction, DIRECTIONS)
+    mode = check_choice("mode", mode, MODES)
+    if params is None:
+        params = _point_parameters()
+    absent = [k for k in _PARAM_KEYS if k not in params]
+    if absent:
+        raise InputError(f"params lacks {absent} (use knee.sample_parameters)", argument="params")
+
+    # --- small arrays: (direction x draw) ingredients -----------------------------------------
+    backward = direction == "backward"
+    theta = np.where(
+        backward, params["knee_flexion_deg_backward"], params["knee_flexion_deg_forward"]
+    )
+    lever = np.where(
+        backward, params["knee_lever_arm_m_backward"], params["knee_lever_arm_m_forward"]
+    )
+    theta = _check_angle(theta, "params['knee_flexion_deg_*']")
+    check_range("params['knee_lever_arm_m_*']", lever, 0.0, 0.5, "m")
+    ma_q = _poly(_MAQ, theta)
+    k = _poly(_K_NUM, theta) / _poly(_K_DEN, theta)
+    area_mm2 = contact_area(theta)
+    walk = mode == "walk"
+    run_mask = np.where(walk, np.nan, 1.0)  # NaN for walking knee variables
+    lever_run = lever * run_mask
+
+    # --- grid arrays ------------------------------------------------------------------------
+    weight_n = mass * G
+    peak_n = np.asarray(gait["peak_vgrf_n"], dtype=float)
+    t_c = np.asarray(gait["contact_time_s"], dtype=float)
+    f_step = np.asarray(gait["step_frequency_hz"], dtype=float)
+    contacts_per_km_knee = 500.0 / np.asarray(gait["step_length_m"], dtype=float)
+
+    moment = peak_n * lever_run
+    f_q = moment / ma_q
+    f_pfj = f_q * k
+    f_pfj_bw = f_pfj / weight_n
+    stress = f_pfj / area_mm2
+    half_sine = (2.0 / np.pi) * t_c  # integral of a half-sine of unit peak over t_c [s]
+    pfj_impulse = f_pfj * half_sine
+    moment_impulse = moment * half_sine
+    # vertical impulse per contact from momentum balance over one step on level ground:
+    # sum of vertical impulse = m g * step period, one contact per step [7]
+    vgrf_impulse = weight_n / f_step
+    peak_bw = np.asarray(gait["peak_vgrf_bw"], dtype=float)
+    rise_rate = 2.0 * peak_bw / t_c * run_mask
+    loading_rate = np.where(backward, np.nan, rise_rate)
+
+    out = {
+        "knee_flexion_at_peak_moment_deg": (
+            theta * run_mask,
+            "deg",
+            "knee flexion at peak knee extensor moment (Roos et al. 2012)",
+        ),
+        "knee_lever_arm_m": (
+            lever_run,
+            "m",
+            "effective GRF lever arm about the knee at peak moment",
+        ),
+        "quadriceps_moment_arm_m": (
+            ma_q * run_mask,
+            "m",
+            "effective quadriceps moment arm ma_Q(theta) (van Eijden 1986 / Nunes 2018, read in code)",
+        ),
+        "pfj_force_ratio": (k * run_mask, "1", "k(theta) = PFJ force / quadriceps force"),
+        "pfj_contact_area_mm2": (
+            area_mm2 * run_mask,
+            "mm2",
+            "PFJ contact area, Besier et al. 2005 male means x 1.24 weight-bearing",
+        ),
+        "knee_extensor_moment_nm": (moment, "N m", "peak knee extensor moment per contact"),
+        "knee_extensor_moment_nm_kg": (
+            moment / mass,
+            "N m kg-1",
+            "peak knee extensor moment per kg",
+        ),
+        "quadriceps_force_n": (f_q, "N", "peak quadriceps force per contact"),
+        "pfj_force_n": (f_pfj, "N", "peak patellofemoral joint compressive force per contact"),
+        "pfj_force_bw": (f_pfj_bw, "BW", "peak PFJ compressive force per contact"),
+        "pfj_stress_mpa": (stress, "MPa", "peak PFJ stress per contact"),
+        "pfj_impulse_ns": (
+            pfj_impulse,
+            "N s",
+            "PFJ force-time integral per contact (half-sine time course over stance assumed)",
+        ),
+        "knee_moment_impulse_nms": (
+            moment_impulse,
+            "N m s",
+            "knee extensor angular impulse per contact (half-sine time course assumed)",
+        ),
+        "vgrf_impulse_ns": (
+            np.broadcast_to(vgrf_impulse, np.broadcast_shapes(vgrf_impulse.shape, mass.shape)),
+            "N s",
+            "vertical GRF impulse per contact (= body weight x step period, level ground)",
+        ),
+        "vgrf_rise_rate_bw_s": (
+            rise_rate,
+            "BW s-1",
+            "mean vGRF rise rate touchdown to peak of the half-sine model, 2 F_peak / t_c",
+        ),
+        "vgrf_loading_rate_bw_s": (
+            loading_rate,
+            "BW s-1",
+            "vGRF loading rate (half-sine proxy); NaN for backward running: forefoot landing "
+            "without an impact peak, where a loading rate to the impact peak is undefined",
+        ),
+        "loading_rate_defined": (
+            ~np.isnan(loading_rate),
+            "1",
+            "True where vgrf_loading_rate_bw_s is defined (forward running)",
+        ),
+        "contacts_per_km_knee": (
+            np.broadcast_to(contacts_per_km_knee, contacts_per_km_knee.shape),
+            "km-1",
+            "foot contacts per km for one knee (= steps per km / 2)",
+        ),
+        "pfj_force_per_km_bw": (
+            f_pfj_bw * contacts_per_km_knee,
+            "BW km-1",
+            "cumulative peak PFJ force per km, one knee (peak per contact x contacts per km)",
+        ),
+        "pfj_stress_per_km_mpa": (
+            stress * contacts_per_km_knee,
+            "MPa km-1",
+            "cumulative peak PFJ stress per km, one knee (Willson et al. 2014 accounting)",
+        ),
+        "pfj_impulse_per_km_ns": (
+            pfj_impulse * contacts_per_km_knee,
+            "N s km-1",
+            "PFJ impulse per km, one knee",
+        ),
+        "vgrf_impulse_per_km_ns": (
+            vgrf_impulse * contacts_per_km_knee,
+            "N s km-1",
+            "vertical GRF impulse per km, one leg",
+        ),
+        "vgrf_peak_per_km_bw": (
+            peak_bw * contacts_per_km_knee,
+            "BW km-1",
+            "cumulative peak vGRF per km, one leg",
+        ),
+    }
+    if np.any(walk):
+        unmasked = {
+            "vgrf_impulse_ns",
+            "contacts_per_km_knee",
+            "vgrf_impulse_per_km_ns",
+            "vgrf_peak_per_km_bw",
+        }
+        out = {
+            name: (val, units, long if name in unmasked else f"{long}; {_NAN_NOTE}")
+            for name, (val, units, long) in out.items()
+        }
+    return out

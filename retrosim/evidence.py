@@ -1,0 +1,912 @@
+"""Published backward-vs-forward evidence: the validated dataset and its effect sizes.
+
+The data live in ``data/literature/`` as two tidy CSV tables (see ``data/README.md``):
+
+``studies.csv``
+    one row per report: keys (``study_key``, ``group_key`` for non-independent reports),
+    ``citation_key`` into ``data/references.bib``, DOI/PMID (or ``id_note`` saying why
+    neither exists), and the population.
+``comparisons.csv``
+    one row per study x condition x outcome: design, n, mode, surface, grade, speeds,
+    outcome and unit, forward and backward means with their dispersion, or a reported
+    percentage change, or (``result_only``) a direction/significance statement only.
+
+:func:`load` validates both tables (columns, types, units per outcome, plausible ranges,
+unique keys, every row sourced) and returns the merged comparisons table.
+:func:`effect_sizes` turns every numeric comparison into the log response ratio
+``yi = ln(backward/forward)`` with its sampling variance ``vi``; :func:`to_xarray` gives the
+same as an :class:`xarray.Dataset`; :func:`direction_statements` returns the result-only rows.
+
+Effect size and variance
+------------------------
+For means ``m_F, m_B`` with standard deviations ``s_F, s_B`` on ``n`` subjects measured in
+both directions (within-subject design) the delta-method variance of
+``yi = ln(m_B / m_F)`` is [1]_ [2]_
+
+    vi = v_F + v_B - 2 r sqrt(v_F v_B),   v_F = s_F^2 / (n m_F^2),   v_B = s_B^2 / (n m_B^2)
+
+with ``r`` the forward-backward correlation across subjects. Independent groups use their
+own ``n_F, n_B`` and no covariance term [1]_. Rows that report only a percentage change
+``p`` with a standard error ``se_p`` (both in %) give ``yi = ln(1 + p/100)`` and
+``vi = (se_p/100)^2 / (1 + p/100)^2`` (delta method).
+
+Dispersion conversions to SD: ``sd = se * sqrt(n)``; for a 95 % CI stored as its
+half-width ``h``, ``sd = sqrt(n) * h / t_{0.975, n-1}`` [3]_. A ``+/-`` the source does not
+label (``disp_kind = 'unclear'``) is treated as an SD and flagged in ``sd_converted_from``.
+
+Correlation default
+-------------------
+No study in the dataset reports the forward-backward correlation. :data:`DEFAULT_R` = 0.5.
+Justification: the only paired tests with enough information bound it from below. For
+Roos et al. 2012 (n = 20, paired p < 0.01) the knee-moment comparison implies r > 0.52 and
+the PFJ-force comparison r > 0.30 (:func:`correlation_lower_bound`). 0.5 sits at these
+bounds, so it is on the conservative side (a larger r shrinks ``vi``). Vary it with
+``effect_sizes(r=...)`` or ``retrosim evidence --r``.
+
+Imputation (only in code, flagged, switchable off)
+--------------------------------------------------
+Rows with means but no dispersion get SDs from the pooled coefficient of variation
+``CV = sqrt(mean(CV_i^2))`` of the rows with the same outcome that report one (direction
+pooled, 'unclear' counted as SD); if no such row exists, from rows of the same
+``outcome_family``. Rows with a percentage change but no dispersion get
+``vi = mean(vi_j * n_j) / n`` over the numeric rows of the same family with known dispersion
+(a pooled per-subject variance of the log ratio). ``dispersion_imputed`` flags those rows;
+``impute=False`` drops them.
+
+References
+----------
+.. [1] Hedges LV, Gurevitch J, Curtis PS (1999). The meta-analysis of response ratios in
+   experimental ecology. Ecology 80(4):1150-1156. (Cited for the log response ratio and its
+   independent-groups variance; formula also implemented as measure "ROM" in metafor.)
+.. [2] Bonett DG, Price RM (2020). Confidence intervals for ratios of means and medians.
+   J Educ Behav Stat 45(6):750-770. doi:10.3102/1076998620934125. (Paired-samples log mean
+   ratio standard error, as implemented in R ``vcmeta::se.meanratio.ps``; its documented
+   example is reproduced in ``tests/test_evidence.py``.)
+.. [3] Higgins JPT, Li T, Deeks JJ (eds.). Cochrane Handbook for Systematic Reviews of
+   Interventions, chapter 6, section "Obtaining standard deviations from standard errors
+   and confidence intervals for group means". (Conversion rules; not re-read here.)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .paths import DATA_DIR
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_R",
+    "OUTCOMES",
+    "correlation_lower_bound",
+    "direction_statements",
+    "effect_sizes",
+    "load",
+    "load_references",
+    "sd_from_ci95",
+    "sd_from_se",
+    "to_xarray",
+]
+
+#: Default forward-backward within-subject correlation (see module docstring).
+DEFAULT_R = 0.5
+
+LITERATURE_DIR = DATA_DIR / "literature"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Vocabulary entry: family, unit as written in the CSV, plausible range, long name."""
+
+    family: str
+    unit: str
+    lo: float
+    hi: float
+    long_name: str
+
+
+#: Accepted outcomes: family, unit, plausible range of a group mean, description.
+OUTCOMES: dict[str, Outcome] = {
+    "vo2_ml_kg_min": Outcome("energy", "mL/kg/min", 2, 90, "oxygen uptake"),
+    "vo2_pct_vo2max": Outcome("energy", "%VO2max", 1, 120, "oxygen uptake, % of maximum"),
+    "energy_cost_j_kg_m": Outcome("energy", "J/kg/m", 0.5, 20, "energy cost of transport"),
+    "metabolic_rate_w_kg": Outcome("energy", "W/kg", 1, 60, "metabolic rate"),
+    "hr_bpm": Outcome("heart_rate", "bpm", 40, 230, "heart rate"),
+    "hr_pct_hrmax": Outcome("heart_rate", "%HRmax", 20, 110, "heart rate, % of maximum"),
+    "pfj_force_bw": Outcome("pfj_force", "BW", 0, 20, "peak patellofemoral joint force"),
+    "pfj_force_n": Outcome("pfj_force", "N", 0, 20000, "peak patellofemoral joint force"),
+    "knee_compressive_force_bw": Outcome("knee_force", "BW", 0, 20, "peak knee compressive force"),
+    "knee_ext_moment_nm": Outcome("knee_moment", "N*m", 0, 600, "peak knee extensor moment"),
+    "knee_flexion_moment_nm_kg": Outcome(
+        "knee_moment", "N*m/kg", 0, 10, "peak external knee flexion moment"
+    ),
+    "vgrf_peak_bw": Outcome("vgrf", "BW", 0.5, 6, "peak vertical ground reaction force"),
+    "grf_magnitude_at_peak_moment_bw": Outcome(
+        "vgrf", "BW", 0.5, 6, "ground reaction force magnitude at peak knee moment"
+    ),
+    "knee_adduction_moment_nm_kg": Outcome(
+        "knee_adduction", "N*m/kg", 0, 3, "external knee adduction moment"
+    ),
+    "knee_adduction_impulse_nms_kg": Outcome(
+        "knee_adduction", "N*m*s/kg", 0, 2, "knee adduction angular impulse"
+    ),
+    "knee_flexion_at_peak_moment_deg": Outcome(
+        "gait", "deg", 0, 120, "knee flexion angle at peak knee moment"
+    ),
+    "cop_at_peak_moment_pct_foot": Outcome(
+        "gait", "% foot length", 0, 100, "centre of pressure on the foot at peak knee moment"
+    ),
+    "pfj_peak_timing_pct_stance": Outcome(
+        "gait", "% stance", 0, 100, "timing of peak patellofemoral force"
+    ),
+    "contact_time_s": Outcome("gait", "s", 0.05, 2, "ground contact time"),
+    "aerial_time_s": Outcome("gait", "s", 0, 0.5, "aerial (flight) time"),
+    "step_frequency_hz": Outcome("gait", "Hz", 0.5, 5, "step frequency"),
+    "vertical_stiffness_s2": Outcome("gait", "1/s^2", 10, 5000, "mass-specific vertical stiffness"),
+    "com_peak_upward_accel_m_s2": Outcome(
+        "gait", "m/s^2", 0, 50, "peak upward acceleration of the centre of mass"
+    ),
+    "active_muscle_volume_per_force": Outcome(
+        "gait", "1", 0, 100, "active muscle volume per unit ground force"
+    ),
+}
+FAMILIES = tuple(sorted({o.family for o in OUTCOMES.values()}))
+
+DESIGNS = ("within", "between")
+MODES = ("run", "walk", "unspecified")
+SURFACES = ("treadmill", "overground", "underwater", "lbpp_treadmill", "unspecified")
+SPEED_MATCHING = ("same", "self_selected", "matched_intensity", "unclear")
+DISP_KINDS = ("sd", "se", "ci95", "unclear", "none")
+DIRECTIONS = ("backward>forward", "backward<forward", "no_difference")
+
+SPEED_RANGE_M_S = (0.3, 8.0)
+GRADE_RANGE_PCT = (-30.0, 45.0)
+
+STUDY_COLUMNS = {
+    "study_key": "key",
+    "group_key": "key",
+    "citation_key": "key",
+    "doi": "str",
+    "pmid": "str",
+    "id_note": "str",
+    "year": "int?",
+    "population": "str",
+    "n_female": "int?",
+    "age_mean_y": "float?",
+    "mass_mean_kg": "float?",
+    "habituation": "str",
+    "independent": "bool",
+    "source_url": "str",
+    "notes": "str",
+}
+COMPARISON_COLUMNS = {
+    "row_id": "key",
+    "study_key": "key",
+    "citation_key": "key",
+    "locator": "str",
+    "source_url": "str",
+    "verified": "bool",
+    "primary": "bool",
+    "design": "str",
+    "n": "int?",
+    "n_forward": "int?",
+    "n_backward": "int?",
+    "mode": "str",
+    "surface": "str",
+    "condition": "str",
+    "grade_pct": "float?",
+    "speed_forward_m_s": "float?",
+    "speed_backward_m_s": "float?",
+    "speed_low_m_s": "float?",
+    "speed_high_m_s": "float?",
+    "speed_as_reported": "str",
+    "speed_matching": "str",
+    "outcome": "str",
+    "unit": "str",
+    "forward_mean": "float?",
+    "forward_disp": "float?",
+    "backward_mean": "float?",
+    "backward_disp": "float?",
+    "disp_kind": "str",
+    "correlation": "float?",
+    "pct_change_reported": "float?",
+    "pct_change_disp": "float?",
+    "result_only": "str",
+    "notes": "str",
+}
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def load_references(path) -> set[str]:
+    """Return the set of entry keys in a BibTeX file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("references file not found", file=path)
+    text = path.read_text(encoding="utf-8")
+    return set(re.findall(r"^\s*@\w+\s*\{\s*([^,\s]+)\s*,", text, flags=re.MULTILINE))
+
+
+def _read_table(path: Path, spec: dict[str, str]) -> pd.DataFrame:
+    """Read a CSV as strings, check its columns, and convert each column to its type."""
+    if not path.exists():
+        raise InputError("data file not found", file=path)
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    missing = [c for c in spec if c not in raw.columns]
+    if missing:
+        raise InputError(
+            f"missing column(s) {', '.join(missing)}; expected columns: {', '.join(spec)}",
+            file=path,
+            column=missing[0],
+        )
+    unknown = [c for c in raw.columns if c not in spec]
+    if unknown:
+        raise InputError(f"unknown column(s) {', '.join(unknown)}", file=path, column=unknown[0])
+    if not any(k in " ".join(raw.columns) for k in ("source", "citation", "synthetic")):
+        raise InputError("header has no source/citation column", file=path)
+    out = {}
+    for col, kind in spec.items():
+        values = raw[col].str.strip()
+        out[col] = _convert(values, kind, path, col)
+    return pd.DataFrame(out)
+
+
+def _convert(values: pd.Series, kind: str, path: Path, col: str) -> pd.Series:
+    optional = kind.endswith("?")
+    kind = kind.rstrip("?")
+    if kind in ("str", "key"):
+        if kind == "key":
+            for i, v in enumerate(values):
+                if v and not _KEY_RE.match(v):
+                    raise InputError(
+                        f"key {v!r} may only contain letters, digits, '_', '.', '-'",
+                        file=path,
+                        row=i + 1,
+                        column=col,
+                    )
+        return values.astype(object)
+    result = []
+    for i, v in enumerate(values):
+        if v == "":
+            if not optional and kind != "bool":
+                raise InputError("empty value", file=path, row=i + 1, column=col)
+            result.append(np.nan if kind != "bool" else None)
+            continue
+        if kind == "bool":
+            low = v.lower()
+            if low not in ("true", "false"):
+                raise InputError(
+                    f"expected true or false, got {v!r}", file=path, row=i + 1, column=col
+                )
+            result.append(low == "true")
+            continue
+        try:
+            x = float(v)
+        except ValueError:
+            raise InputError(
+                f"expected a number, got {v!r}", file=path, row=i + 1, column=col
+            ) from None
+        if not math.isfinite(x):
+            raise InputError(
+                f"expected a finite number, got {v!r}", file=path, row=i + 1, column=col
+            )
+        if kind == "int":
+            if x != int(x):
+                raise InputError(
+                    f"expected a whole number, got {v!r}", file=path, row=i + 1, column=col
+                )
+        result.append(x)
+    if kind == "bool":
+        for i, v in enumerate(result):
+            if v is None:
+                raise InputError("expected true or false, got ''", file=path, row=i + 1, column=col)
+        return pd.Series(result, dtype=bool)
+    if kind == "int":
+        return pd.Series(result, dtype="Int64") if optional else pd.Series(result, dtype="int64")
+    return pd.Series(result, dtype=float)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _err(msg, path, i, col):
+    return InputError(msg, file=path, row=int(i) + 1, column=col)
+
+
+def _check_studies(st: pd.DataFrame, path: Path, bib_keys: set[str], bib_path: Path):
+    for col in ("study_key", "group_key", "citation_key", "population", "source_url"):
+        for i, v in st[col].items():
+            if not v:
+                raise _err("empty value; every study needs it", path, i, col)
+    dup = st["study_key"].duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise _err(f"duplicate study_key {st['study_key'][i]!r}", path, i, "study_key")
+    for i, r in st.iterrows():
+        if r["citation_key"] not in bib_keys:
+            raise _err(
+                f"citation_key {r['citation_key']!r} is not an entry of {bib_path.name}",
+                path,
+                i,
+                "citation_key",
+            )
+        if r["doi"] and not _DOI_RE.match(r["doi"]):
+            raise _err(f"DOI {r['doi']!r} does not look like 10.xxxx/...", path, i, "doi")
+        if r["pmid"] and not r["pmid"].isdigit():
+            raise _err(f"PMID {r['pmid']!r} must be digits", path, i, "pmid")
+        if not r["doi"] and not r["pmid"] and not r["id_note"].lower().startswith("none"):
+            raise _err(
+                "no DOI or PMID: give one, or an id_note starting with 'none' and the reason",
+                path,
+                i,
+                "id_note",
+            )
+        for col, lo, hi, unit in (
+            ("age_mean_y", 5, 100, "years"),
+            ("mass_mean_kg", 20, 200, "kg"),
+            ("year", 1900, 2100, "year"),
+        ):
+            v = r[col]
+            if pd.notna(v) and not lo <= v <= hi:
+                raise _err(f"value {v:g} outside [{lo}, {hi}] {unit}", path, i, col)
+        if pd.notna(r["n_female"]) and r["n_female"] < 0:
+            raise _err("n_female must be >= 0", path, i, "n_female")
+    groups = set(st["study_key"])
+    for i, g in st["group_key"].items():
+        if g not in groups:
+            raise _err(f"group_key {g!r} is not a study_key", path, i, "group_key")
+
+
+def _check_range(value, lo, hi, unit, path, i, col, hint=None):
+    if pd.notna(value) and not lo <= value <= hi:
+        msg = f"value {value:g} outside the plausible range [{lo:g}, {hi:g}] {unit}"
+        if hint:
+            msg += f"; {hint}"
+        raise _err(msg, path, i, col)
+
+
+def _speed_hint(v):
+    if v > 30:
+        return "looks like m/min; convert to m/s (divide by 60)"
+    return "looks like km/h; convert to m/s (divide by 3.6)"
+
+
+def _check_comparisons(cp: pd.DataFrame, path: Path, st: pd.DataFrame, bib_keys, bib_path):
+    studies = dict(zip(st["study_key"], st["citation_key"], strict=True))
+    for col in ("row_id", "study_key", "citation_key", "locator", "source_url", "outcome", "unit"):
+        for i, v in cp[col].items():
+            if not v:
+                what = "source" if col in ("citation_key", "locator", "source_url") else "value"
+                raise _err(f"empty {what}; every row must say {col}", path, i, col)
+    dup = cp["row_id"].duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise _err(f"duplicate row_id {cp['row_id'][i]!r}", path, i, "row_id")
+    content = [c for c in cp.columns if c not in ("row_id", "notes")]
+    dup = cp.astype(str)[content].duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise _err("duplicate row: same content as an earlier row", path, i, "row_id")
+    for i, r in cp.iterrows():
+        if r["study_key"] not in studies:
+            raise _err(f"study_key {r['study_key']!r} not in studies.csv", path, i, "study_key")
+        if r["citation_key"] not in bib_keys:
+            raise _err(
+                f"citation_key {r['citation_key']!r} is not an entry of {bib_path.name}",
+                path,
+                i,
+                "citation_key",
+            )
+        if r["citation_key"] != studies[r["study_key"]]:
+            raise _err(
+                f"citation_key {r['citation_key']!r} differs from the study's "
+                f"{studies[r['study_key']]!r}",
+                path,
+                i,
+                "citation_key",
+            )
+        for col, choices in (
+            ("design", DESIGNS),
+            ("mode", MODES),
+            ("surface", SURFACES),
+            ("speed_matching", SPEED_MATCHING),
+            ("disp_kind", DISP_KINDS),
+        ):
+            if r[col] not in choices:
+                raise _err(
+                    f"unknown value {r[col]!r}; expected one of {', '.join(choices)}", path, i, col
+                )
+        if r["outcome"] not in OUTCOMES:
+            raise _err(
+                f"unknown outcome {r['outcome']!r}; expected one of {', '.join(OUTCOMES)}",
+                path,
+                i,
+                "outcome",
+            )
+        spec = OUTCOMES[r["outcome"]]
+        if r["unit"] != spec.unit:
+            raise _err(
+                f"unit {r['unit']!r} does not match outcome {r['outcome']!r} (expects {spec.unit!r})",
+                path,
+                i,
+                "unit",
+            )
+        for col in ("n", "n_forward", "n_backward"):
+            if pd.notna(r[col]) and r[col] < 1:
+                raise _err(f"sample size {r[col]} must be >= 1", path, i, col)
+        for col in ("speed_forward_m_s", "speed_backward_m_s", "speed_low_m_s", "speed_high_m_s"):
+            v = r[col]
+            if pd.notna(v) and not SPEED_RANGE_M_S[0] <= v <= SPEED_RANGE_M_S[1]:
+                _check_range(v, *SPEED_RANGE_M_S, "m/s", path, i, col, hint=_speed_hint(v))
+        if pd.notna(r["speed_low_m_s"]) and pd.notna(r["speed_high_m_s"]):
+            if r["speed_low_m_s"] > r["speed_high_m_s"]:
+                raise _err("speed_low_m_s exceeds speed_high_m_s", path, i, "speed_low_m_s")
+        _check_range(r["grade_pct"], *GRADE_RANGE_PCT, "%", path, i, "grade_pct")
+        _check_range(r["correlation"], -1, 1, "(correlation)", path, i, "correlation")
+        for col in ("forward_mean", "backward_mean"):
+            _check_range(r[col], spec.lo, spec.hi, spec.unit, path, i, col)
+        for col in ("forward_disp", "backward_disp", "pct_change_disp"):
+            if pd.notna(r[col]) and r[col] < 0:
+                raise _err(f"dispersion {r[col]:g} must be >= 0", path, i, col)
+        _check_range(r["pct_change_reported"], -99, 1000, "%", path, i, "pct_change_reported")
+        _check_row_kind(r, path, i)
+
+
+def _check_row_kind(r, path, i):
+    has_means = pd.notna(r["forward_mean"]) or pd.notna(r["backward_mean"])
+    has_pct = pd.notna(r["pct_change_reported"])
+    has_disp = any(pd.notna(r[c]) for c in ("forward_disp", "backward_disp", "pct_change_disp"))
+    if r["result_only"]:
+        if has_means or has_pct or has_disp:
+            raise _err(
+                "a result_only row must leave the numeric columns empty", path, i, "result_only"
+            )
+        direction = r["result_only"].split(";")[0].strip()
+        if direction not in DIRECTIONS:
+            raise _err(
+                f"result_only must start with one of {', '.join(DIRECTIONS)}; got {direction!r}",
+                path,
+                i,
+                "result_only",
+            )
+        return
+    if has_means and has_pct:
+        raise _err(
+            "give either both means or a reported % change, not both",
+            path,
+            i,
+            "pct_change_reported",
+        )
+    if has_means:
+        for col in ("forward_mean", "backward_mean"):
+            if pd.isna(r[col]):
+                raise _err("numeric rows need both forward_mean and backward_mean", path, i, col)
+            if r[col] <= 0:
+                raise _err("means must be > 0 for a log response ratio", path, i, col)
+        if r["design"] == "within" and pd.isna(r["n"]):
+            raise _err("numeric within-subject rows need n", path, i, "n")
+        if r["design"] == "between" and (pd.isna(r["n_forward"]) or pd.isna(r["n_backward"])):
+            raise _err("between-group rows need n_forward and n_backward", path, i, "n_forward")
+        n_disp = sum(pd.notna(r[c]) for c in ("forward_disp", "backward_disp"))
+        if n_disp == 1:
+            raise _err("give both dispersions or neither", path, i, "forward_disp")
+        if (n_disp == 2) != (r["disp_kind"] != "none"):
+            raise _err(
+                "disp_kind must be 'none' exactly when no dispersion is given", path, i, "disp_kind"
+            )
+    elif has_pct:
+        if pd.isna(r["n"]):
+            raise _err("rows with a reported % change need n", path, i, "n")
+        if pd.notna(r["pct_change_disp"]) == (r["disp_kind"] == "none"):
+            raise _err(
+                "disp_kind must be 'none' exactly when pct_change_disp is empty",
+                path,
+                i,
+                "disp_kind",
+            )
+    else:
+        raise _err(
+            "row has neither means, a reported % change, nor a result_only statement",
+            path,
+            i,
+            "result_only",
+        )
+
+
+def load(path=None, *, references=None) -> pd.DataFrame:
+    """Load and validate the published comparisons.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        Folder holding ``studies.csv`` and ``comparisons.csv`` (default
+        ``data/literature``).
+    references : path-like, optional
+        BibTeX file the ``citation_key`` values must be in (default ``references.bib``
+        in the parent of ``path``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per study x condition x outcome, with the study columns merged in and
+        ``outcome_family`` added. Index: ``row_id`` values in file order (also a column).
+
+    Raises
+    ------
+    retrosim.errors.InputError
+        Naming the file, the 1-based data row and the column of the first problem.
+    """
+    folder = Path(path) if path is not None else LITERATURE_DIR
+    bib = Path(references) if references is not None else folder.parent / "references.bib"
+    bib_keys = load_references(bib)
+    st_path, cp_path = folder / "studies.csv", folder / "comparisons.csv"
+    st = _read_table(st_path, STUDY_COLUMNS)
+    _check_studies(st, st_path, bib_keys, bib)
+    cp = _read_table(cp_path, COMPARISON_COLUMNS)
+    _check_comparisons(cp, cp_path, st, bib_keys, bib)
+    st_cols = st.drop(columns=["citation_key", "source_url", "notes"]).rename(
+        columns={"independent": "independent_report"}
+    )
+    df = cp.merge(st_cols, on="study_key", how="left", validate="many_to_one")
+    df["outcome_family"] = df["outcome"].map(lambda o: OUTCOMES[o].family)
+    df["n"] = df["n"].astype("Int64")
+    df.index = pd.Index(df["row_id"], name="row")
+    return df
+
+
+# --------------------------------------------------------------------------- effect sizes
+
+
+def sd_from_se(se, n):
+    """Standard deviation from a standard error of the mean: ``sd = se * sqrt(n)``."""
+    return np.asarray(se, dtype=float) * np.sqrt(np.asarray(n, dtype=float))
+
+
+def sd_from_ci95(half_width, n):
+    """Standard deviation from the half-width of a t-based 95 % CI of a mean.
+
+    ``sd = sqrt(n) * h / t_{0.975, n-1}`` (for large n, t -> 1.96).
+    """
+    from scipy import stats
+
+    n = np.asarray(n, dtype=float)
+    return np.sqrt(n) * np.asarray(half_width, dtype=float) / stats.t.ppf(0.975, n - 1)
+
+
+def correlation_lower_bound(m_f, sd_f, m_b, sd_b, n, p_upper):
+    """Smallest forward-backward correlation consistent with a paired t-test ``p < p_upper``.
+
+    The paired t statistic is ``|m_B - m_F| / (sd_d / sqrt(n))`` with
+    ``sd_d^2 = sd_F^2 + sd_B^2 - 2 r sd_F sd_B``; requiring it to exceed the two-sided
+    critical value gives ``r > (sd_F^2 + sd_B^2 - sd_d,max^2) / (2 sd_F sd_B)``.
+    """
+    from scipy import stats
+
+    t_crit = stats.t.ppf(1 - p_upper / 2, n - 1)
+    sd_d_max = abs(m_b - m_f) * math.sqrt(n) / t_crit
+    return (sd_f**2 + sd_b**2 - sd_d_max**2) / (2 * sd_f * sd_b)
+
+
+def _to_sd(disp, kind, n):
+    if kind in ("sd", "unclear"):
+        return disp
+    if kind == "se":
+        return float(sd_from_se(disp, n))
+    if kind == "ci95":
+        return float(sd_from_ci95(disp, n))
+    return np.nan
+
+
+def effect_sizes(data=None, *, r=DEFAULT_R, impute=True, outcome_family=None) -> pd.DataFrame:
+    """Log response ratios ``ln(backward/forward)`` with sampling variances.
+
+    Parameters
+    ----------
+    data : DataFrame, optional
+        Output of :func:`load` (default: ``load()``).
+    r : float
+        Forward-backward within-subject correlation used when a row reports none,
+        in [-1, 1]. Default :data:`DEFAULT_R`.
+    impute : bool
+        Impute missing dispersions (module docstring); if False those rows are dropped.
+    outcome_family : str or sequence of str, optional
+        Keep only these families.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per numeric comparison with ``yi``, ``vi``, ``pct_change``,
+        ``v_forward``, ``v_backward``, ``sd_converted_from``, ``dispersion_imputed`` and
+        the moderators (speeds in m/s, grade in %, mode, n, design, ...).
+    """
+    from ._checks import check_range
+
+    r = float(check_range("r", r, -1, 1, "(correlation)", lo_inclusive=True))
+    df = load() if data is None else data.copy()
+    if outcome_family is not None:
+        fams = [outcome_family] if isinstance(outcome_family, str) else list(outcome_family)
+        for f in fams:
+            if f not in FAMILIES:
+                raise InputError(
+                    f"unknown family {f!r}; expected one of {', '.join(FAMILIES)}",
+                    argument="outcome_family",
+                )
+        df = df[df["outcome_family"].isin(fams)]
+    df = df[df["result_only"] == ""]
+    rows = []
+    for _, x in df.iterrows():
+        rows.append(_one_effect(x, r))
+    out = pd.DataFrame(rows, columns=_EFFECT_COLUMNS)
+    if out.empty:
+        return out
+    out = _impute(out, r) if impute else out[~out["needs_imputation"]].copy()
+    out = out.drop(columns=["needs_imputation", "cv_forward", "cv_backward"])
+    out["dispersion_imputed"] = out["dispersion_imputed"].astype(bool)
+    return out.reset_index(drop=True)
+
+
+_EFFECT_COLUMNS = [
+    "row_id",
+    "study_key",
+    "group_key",
+    "citation_key",
+    "outcome",
+    "outcome_family",
+    "primary",
+    "independent_report",
+    "verified",
+    "mode",
+    "surface",
+    "condition",
+    "speed_m_s",
+    "speed_backward_m_s",
+    "speed_mid_m_s",
+    "speed_matching",
+    "grade_pct",
+    "n",
+    "design",
+    "forward_mean",
+    "backward_mean",
+    "yi",
+    "vi",
+    "pct_change",
+    "v_forward",
+    "v_backward",
+    "r",
+    "effect_from",
+    "sd_converted_from",
+    "dispersion_imputed",
+    "needs_imputation",
+    "cv_forward",
+    "cv_backward",
+]
+
+
+def _paired_vi(v_f, v_b, r):
+    return v_f + v_b - 2.0 * r * np.sqrt(v_f * v_b)
+
+
+def _one_effect(x, r_default):
+    n = float(x["n"]) if pd.notna(x["n"]) else np.nan
+    r = float(x["correlation"]) if pd.notna(x["correlation"]) else r_default
+    speed = x["speed_forward_m_s"]
+    mid = speed
+    if pd.isna(mid) and pd.notna(x["speed_low_m_s"]) and pd.notna(x["speed_high_m_s"]):
+        mid = 0.5 * (x["speed_low_m_s"] + x["speed_high_m_s"])
+    base = {
+        "row_id": x["row_id"],
+        "study_key": x["study_key"],
+        "group_key": x["group_key"],
+        "citation_key": x["citation_key"],
+        "outcome": x["outcome"],
+        "outcome_family": x["outcome_family"],
+        "primary": bool(x["primary"]),
+        "independent_report": bool(x["independent_report"]),
+        "verified": bool(x["verified"]),
+        "mode": x["mode"],
+        "surface": x["surface"],
+        "condition": x["condition"],
+        "speed_m_s": speed,
+        "speed_backward_m_s": x["speed_backward_m_s"],
+        "speed_mid_m_s": mid,
+        "speed_matching": x["speed_matching"],
+        "grade_pct": x["grade_pct"],
+        "n": n,
+        "design": x["design"],
+        "forward_mean": x["forward_mean"],
+        "backward_mean": x["backward_mean"],
+        "r": r if x["design"] == "within" else np.nan,
+        "dispersion_imputed": False,
+        "cv_forward": np.nan,
+        "cv_backward": np.nan,
+    }
+    kind = x["disp_kind"]
+    if pd.notna(x["pct_change_reported"]):
+        ratio = 1.0 + x["pct_change_reported"] / 100.0
+        base.update(
+            yi=math.log(ratio),
+            pct_change=x["pct_change_reported"],
+            effect_from="pct_change",
+            v_forward=np.nan,
+            v_backward=np.nan,
+            sd_converted_from=kind if kind != "none" else "",
+        )
+        if kind == "none":
+            base.update(vi=np.nan, needs_imputation=True)
+        else:
+            se_pct = x["pct_change_disp"] if kind == "se" else np.nan
+            if kind in ("sd", "unclear"):
+                se_pct = x["pct_change_disp"] / math.sqrt(n)
+            elif kind == "ci95":
+                se_pct = float(sd_from_ci95(x["pct_change_disp"], n)) / math.sqrt(n)
+            base.update(vi=(se_pct / 100.0) ** 2 / ratio**2, needs_imputation=False)
+        return base
+    m_f, m_b = x["forward_mean"], x["backward_mean"]
+    base.update(
+        yi=math.log(m_b / m_f),
+        pct_change=100.0 * (m_b / m_f - 1.0),
+        effect_from="means",
+    )
+    if x["design"] == "within":
+        n_f = n_b = n
+    else:
+        n_f, n_b = float(x["n_forward"]), float(x["n_backward"])
+        base["n"] = n_f + n_b
+    if kind == "none":
+        base.update(
+            vi=np.nan, v_forward=np.nan, v_backward=np.nan, sd_converted_from="",
+            needs_imputation=True,
+        )  # fmt: skip
+        return base
+    sd_f = _to_sd(x["forward_disp"], kind, n_f)
+    sd_b = _to_sd(x["backward_disp"], kind, n_b)
+    v_f = sd_f**2 / (n_f * m_f**2)
+    v_b = sd_b**2 / (n_b * m_b**2)
+    vi = _paired_vi(v_f, v_b, r) if x["design"] == "within" else v_f + v_b
+    base.update(
+        vi=vi,
+        v_forward=v_f,
+        v_backward=v_b,
+        sd_converted_from=kind,
+        needs_imputation=False,
+        cv_forward=sd_f / m_f,
+        cv_backward=sd_b / m_b,
+    )
+    return base
+
+
+def _impute(out: pd.DataFrame, r_default: float) -> pd.DataFrame:
+    out = out.copy()
+    known = out[~out["needs_imputation"]]
+    means_known = known[known["effect_from"] == "means"]
+    for idx, x in out[out["needs_imputation"]].iterrows():
+        if x["effect_from"] == "means":
+            pool = means_known[means_known["outcome"] == x["outcome"]]
+            source = "outcome"
+            if pool.empty:
+                pool = means_known[means_known["outcome_family"] == x["outcome_family"]]
+                source = "family"
+            if pool.empty:
+                log.warning("cannot impute dispersion for %s: no donor rows", x["row_id"])
+                out.loc[idx, "vi"] = np.nan
+                continue
+            cv2 = np.concatenate([pool["cv_forward"].to_numpy(), pool["cv_backward"].to_numpy()])
+            cv = math.sqrt(float(np.mean(cv2**2)))
+            n_f = n_b = x["n"]
+            if x["design"] == "between":
+                n_f = n_b = x["n"] / 2.0  # conservative split when group sizes are unknown
+            v_f, v_b = cv**2 / n_f, cv**2 / n_b
+            r = x["r"] if x["design"] == "within" else np.nan
+            vi = _paired_vi(v_f, v_b, r) if x["design"] == "within" else v_f + v_b
+            out.loc[idx, ["vi", "v_forward", "v_backward"]] = [vi, v_f, v_b]
+            out.loc[idx, "sd_converted_from"] = f"imputed_cv_{source}"
+        else:
+            pool = known[(known["outcome_family"] == x["outcome_family"]) & known["n"].notna()]
+            if pool.empty:
+                log.warning("cannot impute variance for %s: no donor rows", x["row_id"])
+                out.loc[idx, "vi"] = np.nan
+                continue
+            per_subject = float(np.mean(pool["vi"] * pool["n"]))
+            out.loc[idx, "vi"] = per_subject / x["n"]
+            out.loc[idx, "sd_converted_from"] = "imputed_family_vi"
+        out.loc[idx, "dispersion_imputed"] = True
+    dropped = out["vi"].isna()
+    if dropped.any():
+        out = out[~dropped]
+    return out
+
+
+# --------------------------------------------------------------------------- other views
+
+
+def direction_statements(data=None) -> pd.DataFrame:
+    """The result-only rows with their direction and significance text parsed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``row_id, study_key, group_key, independent_report, outcome,
+        outcome_family, mode, surface, condition, speed_forward_m_s, speed_matching,
+        grade_pct, n, direction, detail, verified``. ``direction`` is one of
+        ``backward>forward``, ``backward<forward``, ``no_difference``.
+    """
+    df = load() if data is None else data
+    res = df[df["result_only"] != ""].copy()
+    parts = res["result_only"].str.split(";", n=1)
+    res["direction"] = parts.str[0].str.strip()
+    res["detail"] = parts.str[1].fillna("").str.strip()
+    cols = [
+        "row_id",
+        "study_key",
+        "group_key",
+        "independent_report",
+        "outcome",
+        "outcome_family",
+        "mode",
+        "surface",
+        "condition",
+        "speed_forward_m_s",
+        "speed_matching",
+        "grade_pct",
+        "n",
+        "direction",
+        "detail",
+        "verified",
+    ]
+    return res[cols].reset_index(drop=True)
+
+
+_XR_ATTRS = {
+    "yi": ("1", "log response ratio ln(backward/forward)"),
+    "vi": ("1", "sampling variance of the log response ratio"),
+    "pct_change": ("%", "percent change backward vs forward, 100*(B/F - 1)"),
+    "v_forward": ("1", "squared coefficient of variation of the forward mean"),
+    "v_backward": ("1", "squared coefficient of variation of the backward mean"),
+    "r": ("1", "forward-backward correlation used"),
+    "n": ("1", "number of subjects"),
+    "speed_m_s": ("m/s", "forward speed"),
+    "speed_backward_m_s": ("m/s", "backward speed"),
+    "speed_mid_m_s": ("m/s", "forward speed, or midpoint of the reported range"),
+    "grade_pct": ("%", "treadmill grade"),
+    "forward_mean": ("outcome unit", "forward mean"),
+    "backward_mean": ("outcome unit", "backward mean"),
+    "dispersion_imputed": ("1", "dispersion imputed (True) or reported (False)"),
+}
+
+
+def to_xarray(effects):
+    """Effect sizes as an :class:`xarray.Dataset` along dimension ``comparison``.
+
+    Numeric columns become data variables with ``units`` and ``long_name`` attributes;
+    text columns (study, outcome, mode, ...) become coordinates.
+    """
+    import xarray as xr
+
+    from .units import set_attrs
+
+    eff = effects.reset_index(drop=True)
+    ds = xr.Dataset(coords={"comparison": ("comparison", eff["row_id"].to_numpy(dtype=str))})
+    set_attrs(ds["comparison"], "1", "comparison (row_id)")
+    for col in eff.columns:
+        if col == "row_id":
+            continue
+        if col in _XR_ATTRS:
+            values = eff[col].to_numpy(dtype=bool if col == "dispersion_imputed" else float)
+            ds[col] = ("comparison", values)
+            set_attrs(ds[col], *_XR_ATTRS[col])
+        else:
+            ds = ds.assign_coords({col: ("comparison", eff[col].astype(str).to_numpy())})
+            set_attrs(ds[col], "1", col.replace("_", " "))
+    return ds

@@ -1,0 +1,292 @@
+"""retrosim.evidence: the published dataset, its validation and the effect-size formulas."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrosim import cli, evidence
+from retrosim.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+LIT = ROOT / "data" / "literature"
+
+
+@pytest.fixture(scope="module")
+def data():
+    return evidence.load()
+
+
+# --------------------------------------------------------------------------- the real data
+
+
+def test_every_row_is_sourced(data):
+    assert data["row_id"].is_unique
+    assert (data["citation_key"] != "").all()
+    assert (data["locator"] != "").all()
+    has_id = (data["doi"] != "") | (data["pmid"] != "") | data["id_note"].str.startswith("none")
+    assert has_id.all()
+    keys = evidence.load_references(ROOT / "data" / "references.bib")
+    assert set(data["citation_key"]) <= keys
+
+
+def test_published_values_read_from_data(data):
+    # Roos et al. 2012 abstract, pairs (FR; BR): PFJCF 4.5+-1.5 vs 3.4+-1.4 BW.
+    roos = data.loc["roos2012_pfj"]
+    assert (roos["forward_mean"], roos["backward_mean"]) == (4.5, 3.4)
+    assert roos["n"] == 20 and roos["design"] == "within"
+    # Williford 1998 at 80.45 m/min: VO2 12.42 vs 15.95 mL/kg/min.
+    w = data.loc["williford1998_vo2_1.34"]
+    assert (w["forward_mean"], w["backward_mean"]) == (12.42, 15.95)
+    assert w["speed_forward_m_s"] == pytest.approx(80.45 / 60, abs=1e-3)
+
+
+def test_non_independent_reports_share_group(data):
+    assert data.loc["adesola_vo2_run", "group_key"] == "flynn1994"
+    assert data.loc["lee2016_hr_pct", "group_key"] == "hooper2004"
+    assert not data.loc["adesola_vo2_run", "independent_report"]
+
+
+def test_units_match_outcome_vocabulary(data):
+    for out, unit in zip(data["outcome"], data["unit"], strict=True):
+        assert evidence.OUTCOMES[out].unit == unit
+
+
+# --------------------------------------------------------------------------- formulas
+
+
+def test_effect_size_williford_by_hand(data):
+    """ln(B/F) and paired variance for Williford 1998, 1.341 m/s VO2, from the raw numbers."""
+    n, mf, sf, mb, sb, r = 13, 12.42, 2.29, 15.95, 2.45, 0.3
+    v_f = sf**2 / (n * mf**2)
+    v_b = sb**2 / (n * mb**2)
+    vi = v_f + v_b - 2 * r * math.sqrt(v_f * v_b)
+    es = evidence.effect_sizes(data, r=r).set_index("row_id").loc["williford1998_vo2_1.34"]
+    assert es["yi"] == pytest.approx(math.log(15.95 / 12.42), rel=1e-12)
+    assert es["pct_change"] == pytest.approx(100 * (15.95 / 12.42 - 1), rel=1e-12)
+    assert es["v_forward"] == pytest.approx(v_f, rel=1e-12)
+    assert es["v_backward"] == pytest.approx(v_b, rel=1e-12)
+    assert es["vi"] == pytest.approx(vi, rel=1e-12)
+    assert not es["dispersion_imputed"]
+
+
+def test_effect_size_roos_by_hand(data):
+    """Roos 2012 knee moment, 157+-54 vs 124+-51 N m, n = 20, at r = 0."""
+    es = evidence.effect_sizes(data, r=0.0).set_index("row_id").loc["roos2012_moment"]
+    assert es["yi"] == pytest.approx(math.log(124 / 157), rel=1e-12)
+    assert es["vi"] == pytest.approx(54**2 / (20 * 157**2) + 51**2 / (20 * 124**2), rel=1e-12)
+    assert es["pct_change"] == pytest.approx(-21.019, abs=1e-3)
+    assert es["sd_converted_from"] == "unclear"
+
+
+def test_paired_variance_matches_published_worked_example():
+    """vcmeta::se.meanratio.ps(21.9, 16.1, 3.82, 3.21, .748, 40) documents SE 0.02130161.
+
+    Independent check of the formula against Bonett & Price (2020) as implemented in R.
+    """
+    v1 = 3.82**2 / (40 * 21.9**2)
+    v2 = 3.21**2 / (40 * 16.1**2)
+    vi = evidence._paired_vi(v1, v2, 0.748)
+    assert math.sqrt(vi) == pytest.approx(0.02130161, abs=2e-8)
+
+
+def test_paired_variance_matches_monte_carlo():
+    """Delta-method variance vs simulated paired normal data with known correlation."""
+    rng = np.random.default_rng(20240611)
+    n, mf, mb, sf, sb, r = 25, 30.0, 38.0, 4.0, 5.0, 0.7
+    cov = [[sf**2, r * sf * sb], [r * sf * sb, sb**2]]
+    sims = rng.multivariate_normal([mf, mb], cov, size=(20000, n))
+    lrr = np.log(sims[..., 1].mean(axis=1) / sims[..., 0].mean(axis=1))
+    vi = evidence._paired_vi(sf**2 / (n * mf**2), sb**2 / (n * mb**2), r)
+    assert lrr.var(ddof=1) == pytest.approx(vi, rel=0.05)
+    independent = sf**2 / (n * mf**2) + sb**2 / (n * mb**2)
+    assert lrr.var(ddof=1) < 0.6 * independent  # the covariance term matters
+
+
+def test_se_and_ci_conversions():
+    assert evidence.sd_from_se(6.0, 4) == pytest.approx(12.0)
+    from scipy import stats
+
+    h = 1.0
+    assert evidence.sd_from_ci95(h, 10) == pytest.approx(math.sqrt(10) / stats.t.ppf(0.975, 9))
+    # large n: approaches sqrt(n) * h / 1.96
+    assert evidence.sd_from_ci95(h, 10_000) == pytest.approx(100 / 1.96, rel=1e-3)
+
+
+def test_pct_change_row_with_sem(data):
+    """Wright & Weyand 2001: +35 +- 6 % (SEM) -> yi = ln 1.35, vi = (0.06/1.35)^2."""
+    es = evidence.effect_sizes(data).set_index("row_id").loc["wright2001_metab_3.0"]
+    assert es["yi"] == pytest.approx(math.log(1.35))
+    assert es["vi"] == pytest.approx((0.06 / 1.35) ** 2)
+
+
+def test_imputation_flagged_and_switchable(data):
+    with_imp = evidence.effect_sizes(data)
+    without = evidence.effect_sizes(data, impute=False)
+    assert with_imp["dispersion_imputed"].any()
+    assert not without["dispersion_imputed"].any()
+    imputed = set(with_imp.loc[with_imp["dispersion_imputed"], "row_id"])
+    assert "kim2001_vo2" in imputed and "kim2001_vo2" not in set(without["row_id"])
+    # Kim 2001 VO2 borrows the pooled CV of the Williford VO2 rows (same outcome).
+    w = data.loc[["williford1998_vo2_1.34", "williford1998_vo2_2.23"]]
+    cvs = np.r_[w["forward_disp"] / w["forward_mean"], w["backward_disp"] / w["backward_mean"]]
+    cv2 = float(np.mean(cvs**2))
+    expected = 2 * cv2 / 20 - 2 * 0.5 * cv2 / 20
+    kim = with_imp.set_index("row_id").loc["kim2001_vo2"]
+    assert kim["vi"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_variance_decreases_with_r(data):
+    lo = evidence.effect_sizes(data, r=0.0).set_index("row_id")["vi"]
+    hi = evidence.effect_sizes(data, r=0.9).set_index("row_id")["vi"]
+    assert (hi.loc["roos2012_pfj"] < lo.loc["roos2012_pfj"]) and (hi > 0).all()
+
+
+def test_correlation_bound_from_roos_p_value():
+    # sd_d^2 = 54^2 + 51^2 - 2 r 54 51 must be <= (33 sqrt(20) / t_{0.995,19})^2
+    from scipy import stats
+
+    sd_d = 33 * math.sqrt(20) / stats.t.ppf(0.995, 19)
+    r = (54**2 + 51**2 - sd_d**2) / (2 * 54 * 51)
+    assert evidence.correlation_lower_bound(157, 54, 124, 51, 20, 0.01) == pytest.approx(r)
+    assert r > 0.5
+
+
+def test_family_filter_and_xarray(data):
+    es = evidence.effect_sizes(data, outcome_family="pfj_force")
+    assert set(es["outcome_family"]) == {"pfj_force"}
+    ds = evidence.to_xarray(es)
+    assert ds.sizes["comparison"] == len(es)
+    assert ds["yi"].attrs["units"] == "1" and "long_name" in ds["vi"].attrs
+    assert ds["speed_m_s"].attrs["units"] == "m/s"
+    with pytest.raises(InputError):
+        evidence.effect_sizes(data, outcome_family="calories")
+
+
+def test_direction_statements(data):
+    ds = evidence.direction_statements(data)
+    assert set(ds["direction"]) <= set(evidence.DIRECTIONS)
+    paes = ds.set_index("row_id").loc["paes2016_vo2_2.46"]
+    assert paes["direction"] == "no_difference"
+
+
+# --------------------------------------------------------------------------- corrupted copies
+
+
+@pytest.fixture
+def copy(tmp_path):
+    lit = tmp_path / "literature"
+    shutil.copytree(LIT, lit)
+    shutil.copy(ROOT / "data" / "references.bib", tmp_path / "references.bib")
+    return lit
+
+
+def _edit(path, row, column, value):
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df.loc[row - 1, column] = value
+    df.to_csv(path, index=False)
+
+
+def _row_of(path, row_id):
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return int(np.flatnonzero(df["row_id"] == row_id)[0]) + 1
+
+
+def _expect(lit, file, row, column, match):
+    with pytest.raises(InputError, match=match) as exc:
+        evidence.load(lit)
+    assert Path(exc.value.file).name == file
+    assert exc.value.row == row
+    assert exc.value.column == column
+
+
+def test_missing_column_rejected(copy):
+    p = copy / "comparisons.csv"
+    pd.read_csv(p, dtype=str, keep_default_na=False).drop(columns="backward_disp").to_csv(
+        p, index=False
+    )
+    with pytest.raises(InputError, match="missing column") as exc:
+        evidence.load(copy)
+    assert exc.value.column == "backward_disp" and Path(exc.value.file).name == "comparisons.csv"
+
+
+def test_string_in_number_column_rejected(copy):
+    p = copy / "comparisons.csv"
+    row = _row_of(p, "roos2012_pfj")
+    _edit(p, row, "forward_mean", "4.5 BW")
+    _expect(copy, "comparisons.csv", row, "forward_mean", "expected a number")
+
+
+def test_negative_sd_rejected(copy):
+    p = copy / "comparisons.csv"
+    row = _row_of(p, "williford1998_hr_2.23")
+    _edit(p, row, "backward_disp", "-11")
+    _expect(copy, "comparisons.csv", row, "backward_disp", "must be >= 0")
+
+
+def test_speed_in_kmh_rejected(copy):
+    p = copy / "comparisons.csv"
+    row = _row_of(p, "kim2001_vo2")
+    _edit(p, row, "speed_forward_m_s", "12")
+    _expect(copy, "comparisons.csv", row, "speed_forward_m_s", "km/h")
+
+
+def test_row_without_source_rejected(copy):
+    p = copy / "comparisons.csv"
+    row = _row_of(p, "odu1998_pfj")
+    _edit(p, row, "citation_key", "")
+    _expect(copy, "comparisons.csv", row, "citation_key", "source")
+
+
+def test_citation_not_in_bib_rejected(copy):
+    p = copy / "studies.csv"
+    _edit(p, 1, "citation_key", "nobody2099")
+    _expect(copy, "studies.csv", 1, "citation_key", "references.bib")
+
+
+def test_duplicate_key_rejected(copy):
+    p = copy / "comparisons.csv"
+    row = _row_of(p, "roos2012_moment")
+    _edit(p, row, "row_id", "roos2012_pfj")
+    _expect(copy, "comparisons.csv", row, "row_id", "duplicate row_id")
+
+
+def test_duplicate_row_rejected(copy):
+    p = copy / "comparisons.csv"
+    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    extra = df.iloc[[0]].copy()
+    extra["row_id"] = "copy_of_first"
+    pd.concat([df, extra]).to_csv(p, index=False)
+    _expect(copy, "comparisons.csv", len(df) + 1, "row_id", "duplicate row")
+
+
+def test_wrong_unit_rejected(copy):
+    p = copy / "comparisons.csv"
+    row = _row_of(p, "roos2012_pfj")
+    _edit(p, row, "unit", "N")
+    _expect(copy, "comparisons.csv", row, "unit", "does not match outcome")
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_writes_effect_sizes(tmp_path, capsys):
+    out = tmp_path / "es.csv"
+    assert cli.main(["evidence", "--plain", "--out", str(out), "--r", "0.3"]) == 0
+    text = capsys.readouterr().out
+    assert "roos2012" not in text and "pfj_force_bw" in text
+    es = pd.read_csv(out)
+    assert {"yi", "vi", "dispersion_imputed"} <= set(es.columns)
+    assert es.loc[es["row_id"] == "roos2012_pfj", "r"].item() == 0.3
+
+
+def test_cli_bad_data_exit_2(copy, capsys):
+    _edit(copy / "comparisons.csv", 1, "n", "-3")
+    assert cli.main(["evidence", "--plain", "--data", str(copy), "--out", str(copy / "x.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "comparisons.csv" in err and "row 1" in err and len(err.splitlines()) == 1

@@ -1,0 +1,150 @@
+"""Science and input checks of retrosim.energetics.
+
+Expected values are published numbers (anchors.md / data/parameters/gait.csv) or hand
+calculations written out here, never outputs of the code under test.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from retrosim import energetics as en
+from retrosim import gait
+from retrosim.errors import InputError
+from retrosim.units import J_PER_KCAL
+
+MARGARIA_J_KG_M = 1.0 * J_PER_KCAL / 1000  # 1 kcal/kg/km (Margaria 1963 abstract)
+
+
+@pytest.mark.parametrize("model", ["kram_taylor", "acsm", "leger_mercier_1984", "minetti_2002"])
+def test_forward_running_net_cost_near_one_kcal_per_kg_km(model):
+    v = np.linspace(2.5, 4.5, 9)
+    out = en.metabolic_rate(model, v, 70.0, "forward", "run")
+    # within 15 % of Margaria's 1 kcal/kg/km at every speed
+    np.testing.assert_allclose(out["net_cost_j_kg_m"], MARGARIA_J_KG_M, rtol=0.15)
+
+
+def test_acsm_80kg_anchor_kcal_per_1600m():
+    # MSSE 2005 comparison paper (anchors.md 1.1): ACSM gives 88 kcal walking 1.41 m/s and
+    # 137 kcal running 2.82 m/s per 1600 m for 80 kg (gross).
+    walk = en.metabolic_rate("acsm", 1.41, 80.0, "forward", "walk")["gross_kcal_km"] * 1.6
+    run = en.metabolic_rate("acsm", 2.82, 80.0, "forward", "run")["gross_kcal_km"] * 1.6
+    assert walk == pytest.approx(88, rel=0.02)
+    assert run == pytest.approx(137, rel=0.02)
+
+
+def test_acsm_hand_calculation():
+    # 3 m/s = 180 m/min, 5 % grade: 3.5 + 0.2*180 + 0.9*180*0.05 = 47.6 mL/kg/min
+    assert en.acsm_running(3.0, 0.05) == pytest.approx(47.6)
+    # 1.5 m/s = 90 m/min, level: 3.5 + 9 = 12.5
+    assert en.acsm_walking(1.5) == pytest.approx(12.5)
+
+
+def test_minetti_level_and_hand_example():
+    assert en.minetti_2002_running(0.0) == pytest.approx(3.6)
+    assert en.minetti_2002_walking(0.0) == pytest.approx(2.5)
+    i = 0.1
+    hand = 155.4 * i**5 - 30.4 * i**4 - 43.3 * i**3 + 46.3 * i**2 + 19.5 * i + 3.6
+    assert en.minetti_2002_running(i) == pytest.approx(hand)
+    assert hand == pytest.approx(5.968214)
+
+
+def test_leger_mercier_hand_calculation():
+    # 12 km/h: 2.209 + 3.163 * 12 = 40.165 mL/kg/min
+    assert en.leger_mercier_1984(12 / 3.6) == pytest.approx(40.165)
+
+
+def test_weir_conversion():
+    assert en.kcal_per_litre_o2(1.0) == pytest.approx(3.941 + 1.106)
+    # 10 mL/kg/min at RER 1.0: 0.01 L * 5.047 kcal/L * 4184 J/kcal / 60 s
+    assert en.vo2_to_w_kg(10.0, 1.0) == pytest.approx(0.01 * 5.047 * 4184 / 60)
+
+
+def test_kram_taylor_matches_kipp_measured_rates():
+    # calibrated to ACSM only; Kipp 2018's measured 9.28 and 21.44 W/kg stay independent
+    df = gait.load_parameters().set_index("name")
+    for kmh, key in ((8, "metabolic_rate_8kmh"), (18, "metabolic_rate_18kmh")):
+        v = kmh / 3.6
+        rate = en.metabolic_rate("kram_taylor", v, 70.0, "forward", "run")["net_rate_w_kg"]
+        assert rate == pytest.approx(float(df.loc[key, "value"]), rel=0.15)
+
+
+def test_kram_taylor_backward_mechanistic():
+    p = gait.nominal_parameters()
+    tcf = gait.gait(3.0, 70, None, "forward", "run")["contact_time_s"]
+    tcb = gait.gait(3.0, 70, None, "backward", "run")["contact_time_s"]
+    f = en.metabolic_rate("kram_taylor", 3.0, 70, "forward", "run")["net_rate_w_kg"]
+    b = en.metabolic_rate("kram_taylor", 3.0, 70, "backward", "run")["net_rate_w_kg"]
+    assert b / f == pytest.approx(tcf / tcb * p["muscle_volume_ratio"])
+
+
+def test_walking_rate_grows_with_speed():
+    v = np.linspace(0.9, 1.9, 6)
+    for model in ("acsm", "minetti_2002"):
+        r = en.metabolic_rate(model, v, 70, "forward", "walk")["gross_rate_w_kg"]
+        assert np.all(np.diff(r) > 0)
+
+
+@pytest.mark.parametrize("model", en.MODELS)
+def test_per_kg_independent_of_mass(model):
+    a = en.metabolic_rate(model, 3.0, 50.0, "backward", "run")
+    b = en.metabolic_rate(model, 3.0, 100.0, "backward", "run")
+    for name, (_, _, scales) in en.ENERGY_OUTPUTS.items():
+        if scales:
+            assert b[name] == pytest.approx(2 * a[name])
+        else:
+            assert b[name] == pytest.approx(a[name])
+
+
+def test_level_only_models_are_nan_on_grades():
+    assert np.isnan(en.metabolic_rate("margaria", 3.0, 70, "forward", "run", 0.05)["net_rate_w_kg"])
+    assert np.isfinite(en.metabolic_rate("acsm", 3.0, 70, "forward", "run", 0.05)["net_rate_w_kg"])
+
+
+def test_validated_range_warning():
+    assert en.metabolic_rate("leger_mercier_1984", 1.9, 70, "forward", "run")["warning"]
+    assert not en.metabolic_rate("leger_mercier_1984", 3.0, 70, "forward", "run")["warning"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(1.0, 6.5), st.floats(1.0, 6.5), st.sampled_from(["forward", "backward"]),
+       st.sampled_from(en.MODELS))  # fmt: skip
+def test_running_rate_positive_and_monotonic(v1, v2, direction, model):
+    lo, hi = sorted((v1, v2))
+    if hi - lo < 1e-3:
+        return
+    a = en.metabolic_rate(model, lo, 70, direction, "run")["net_rate_w_kg"]
+    b = en.metabolic_rate(model, hi, 70, direction, "run")["net_rate_w_kg"]
+    assert a > 0 and b > a
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(0.1, 100.0), st.floats(0.7, 1.1), st.floats(0.5, 6.0), st.floats(30, 150))
+def test_unit_round_trips(vo2, rer, v, m):
+    w = en.vo2_to_w_kg(vo2, rer)
+    assert en.w_kg_to_vo2(w, rer) == pytest.approx(vo2)
+    out = en.energy_outputs(w, v, m, rer)
+    # kcal/km = kcal/min / km per min
+    assert out["gross_kcal_km"] == pytest.approx(out["gross_kcal_min"] / (v * 60 / 1000))
+    assert out["vo2_net_ml_kg_min"] == pytest.approx(vo2)
+    assert out["gross_rate_w"] == pytest.approx(out["gross_rate_w_kg"] * m)
+
+
+@pytest.mark.parametrize(
+    ("call", "argument"),
+    [
+        (lambda: en.metabolic_rate("bogus", 3.0, 70), "model"),
+        (lambda: en.metabolic_rate("acsm", 3.0, 70, rer=2.0), "rer"),
+        (lambda: en.metabolic_rate("acsm", 12.0, 70, mode="walk"), "speed_m_s"),
+        (lambda: en.metabolic_rate("acsm", 0.0, 70), "speed_m_s"),
+        (lambda: en.metabolic_rate("acsm", 3.0, float("nan")), "mass_kg"),
+        (lambda: en.metabolic_rate("acsm", 3.0, 70, direction="up"), "direction"),
+        (lambda: en.minetti_2002_running(0.6), "grade"),
+        (lambda: en.metabolic_rate("kram_taylor", 1.3, 70, mode="walk"), "mode"),
+    ],
+)
+def test_bad_input(call, argument):
+    with pytest.raises(InputError) as err:
+        call()
+    assert err.value.argument == argument

@@ -214,3 +214,19 @@ def test_manuscript_types_no_number_by_hand():
         if re.search(r"\d", line) and not line.lstrip().startswith("#"):
             offenders.append(f"{lineno}: {line.strip()}")
     assert not offenders, "numbers typed into the manuscript:\n" + "\n".join(offenders)
+
+
+def test_bibliography_merge_prefers_evidence_entries(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "paper").mkdir()
+    (tmp_path / "data" / "references.bib").write_text(
+        "@article{a1,\n  title = {Evidence A},\n}\n\n@misc{shared,\n  title = {From data},\n}\n"
+    )
+    (tmp_path / "paper" / "methods.bib").write_text(
+        "% comment\n@misc{shared,\n  title = {From paper},\n}\n@book{m1,\n  title = {M},\n}\n"
+    )
+    out = tmp_path / "paper" / "generated" / "references.bib"
+    assert bp.merge_bibliography(tmp_path, out) == 3
+    text = out.read_text()
+    assert text.count("{shared,") == 1 and "From data" in text and "From paper" not in text
+    assert "{a1," in text and "{m1," in text

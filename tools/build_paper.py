@@ -49,6 +49,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -541,6 +542,38 @@ def merge_values(studies: list[Study], root: Path, out: Path) -> dict:
     return merged
 
 
+def _bib_entries(text: str) -> dict[str, str]:
+    """BibTeX entries of ``text`` keyed by citation key (entries start with ``@type{key,``)."""
+    entries: dict[str, str] = {}
+    for chunk in re.split(r"(?m)^(?=@)", text):
+        m = re.match(r"@\w+\s*\{\s*([^,\s]+)\s*,", chunk)
+        if m:
+            entries[m.group(1)] = chunk.rstrip() + "\n"
+    return entries
+
+
+def merge_bibliography(root: Path, out: Path) -> int:
+    """Write data/references.bib plus the paper/methods.bib entries whose keys it lacks.
+
+    The evidence dataset owns data/references.bib and may add a source the manuscript also
+    cites; merging here keeps the two files free to overlap without a duplicate-key error.
+    Returns the number of entries written.
+    """
+    evidence = _bib_entries((root / "data" / "references.bib").read_text(encoding="utf-8"))
+    methods_path = root / "paper" / "methods.bib"
+    methods = (
+        _bib_entries(methods_path.read_text(encoding="utf-8")) if methods_path.is_file() else {}
+    )
+    merged = {**methods, **evidence}
+    text = "".join(merged[k] + "\n" for k in sorted(merged))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.is_file() or out.read_text(encoding="utf-8") != text:
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    return len(merged)
+
+
 def compile_paper(studies: list[Study], root: Path = ROOT) -> str:
     """Compile paper/retrosim.typ unless neither it nor anything it reads changed."""
     import typst
@@ -608,6 +641,7 @@ def main(argv=None) -> int:
         return 0
     t1 = time.perf_counter()
     merge_values(studies, ROOT, ROOT / "paper" / "generated" / "values.json")
+    merge_bibliography(ROOT, ROOT / "paper" / "generated" / "references.bib")
     try:
         state = compile_paper(studies, ROOT)
     except BuildError as exc:

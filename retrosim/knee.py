@@ -542,7 +542,7 @@ def from_gait(
     if absent:
         raise InputError(f"params lacks {absent} (use knee.sample_parameters)", argument="params")
 
-    # --- small arrays: (direction x draw) ingredients -----------------------------------------
+    # --- small arrays: (direction x mode x draw) ingredients, cheap ---------------------------
     backward = direction == "backward"
     theta = np.where(
         backward, params["knee_flexion_deg_backward"], params["knee_flexion_deg_forward"]
@@ -555,31 +555,35 @@ def from_gait(
     ma_q = _poly(_MAQ, theta)
     k = _poly(_K_NUM, theta) / _poly(_K_DEN, theta)
     area_mm2 = contact_area(theta)
-    walk = mode == "walk"
-    run_mask = np.where(walk, np.nan, 1.0)  # NaN for walking knee variables
+    run_mask = np.where(mode == "walk", np.nan, 1.0)  # NaN for walking knee variables
     lever_run = lever * run_mask
+    inv_ma = run_mask / ma_q  # F_Q per N m
+    gain = k * inv_ma  # F_PFJ per N m
+    gain_area = gain / area_mm2  # MPa per N m
+    defined = (~backward) & (mode == "run")  # loading rate to an impact peak defined
+    fwd_mask = np.where(defined, 1.0, np.nan)
 
-    # --- grid arrays ------------------------------------------------------------------------
+    # --- grid arrays (one multiplication each where possible) -------------------------------
     weight_n = mass * G
+    inv_weight = 1.0 / weight_n
     peak_n = np.asarray(gait["peak_vgrf_n"], dtype=float)
+    peak_bw = np.asarray(gait["peak_vgrf_bw"], dtype=float)
     t_c = np.asarray(gait["contact_time_s"], dtype=float)
     f_step = np.asarray(gait["step_frequency_hz"], dtype=float)
-    contacts_per_km_knee = 500.0 / np.asarray(gait["step_length_m"], dtype=float)
+    contacts = 500.0 / np.asarray(gait["step_length_m"], dtype=float)  # one knee, per km
+    half_sine = (2.0 / np.pi) * t_c  # integral of a half-sine of unit peak over t_c [s]
 
     moment = peak_n * lever_run
-    f_q = moment / ma_q
-    f_pfj = f_q * k
-    f_pfj_bw = f_pfj / weight_n
-    stress = f_pfj / area_mm2
-    half_sine = (2.0 / np.pi) * t_c  # integral of a half-sine of unit peak over t_c [s]
+    f_pfj = moment * gain
+    f_pfj_bw = f_pfj * inv_weight
+    stress = moment * gain_area
     pfj_impulse = f_pfj * half_sine
-    moment_impulse = moment * half_sine
-    # vertical impulse per contact from momentum balance over one step on level ground:
-    # sum of vertical impulse = m g * step period, one contact per step [7]
+    rise_rate = (2.0 * peak_bw / t_c) * run_mask
+    # vertical impulse per contact from momentum balance over one step on level ground: the
+    # vertical impulse of one step equals m g x step period (one contact per step) [7]
     vgrf_impulse = weight_n / f_step
-    peak_bw = np.asarray(gait["peak_vgrf_bw"], dtype=float)
-    rise_rate = 2.0 * peak_bw / t_c * run_mask
-    loading_rate = np.where(backward, np.nan, rise_rate)
+    # per km and leg: (m g / f) x (500 / L) = 500 m g / v, since L f = v (direction-independent)
+    vgrf_impulse_km = weight_n * (500.0 / np.asarray(speed_m_s, dtype=float))
 
     out = {
         "knee_flexion_at_peak_moment_deg": (
@@ -590,7 +594,7 @@ def from_gait(
         "knee_lever_arm_m": (
             lever_run,
             "m",
-            "effective GRF lever arm about the knee at peak moment",
+            "effective GRF lever arm about the knee at peak knee moment",
         ),
         "quadriceps_moment_arm_m": (
             ma_q * run_mask,
@@ -604,12 +608,7 @@ def from_gait(
             "PFJ contact area, Besier et al. 2005 male means x 1.24 weight-bearing",
         ),
         "knee_extensor_moment_nm": (moment, "N m", "peak knee extensor moment per contact"),
-        "knee_extensor_moment_nm_kg": (
-            moment / mass,
-            "N m kg-1",
-            "peak knee extensor moment per kg",
-        ),
-        "quadriceps_force_n": (f_q, "N", "peak quadriceps force per contact"),
+        "quadriceps_force_n": (moment * inv_ma, "N", "peak quadriceps force per contact"),
         "pfj_force_n": (f_pfj, "N", "peak patellofemoral joint compressive force per contact"),
         "pfj_force_bw": (f_pfj_bw, "BW", "peak PFJ compressive force per contact"),
         "pfj_stress_mpa": (stress, "MPa", "peak PFJ stress per contact"),
@@ -618,13 +617,8 @@ def from_gait(
             "N s",
             "PFJ force-time integral per contact (half-sine time course over stance assumed)",
         ),
-        "knee_moment_impulse_nms": (
-            moment_impulse,
-            "N m s",
-            "knee extensor angular impulse per contact (half-sine time course assumed)",
-        ),
         "vgrf_impulse_ns": (
-            np.broadcast_to(vgrf_impulse, np.broadcast_shapes(vgrf_impulse.shape, mass.shape)),
+            vgrf_impulse,
             "N s",
             "vertical GRF impulse per contact (= body weight x step period, level ground)",
         ),
@@ -634,53 +628,51 @@ def from_gait(
             "mean vGRF rise rate touchdown to peak of the half-sine model, 2 F_peak / t_c",
         ),
         "vgrf_loading_rate_bw_s": (
-            loading_rate,
+            rise_rate * fwd_mask,
             "BW s-1",
-            "vGRF loading rate (half-sine proxy); NaN for backward running: forefoot landing "
-            "without an impact peak, where a loading rate to the impact peak is undefined",
+            "vGRF loading rate (half-sine proxy, forward running); NaN for backward running: "
+            "forefoot landing without an impact peak, where a loading rate to the impact peak "
+            "is undefined",
         ),
         "loading_rate_defined": (
-            ~np.isnan(loading_rate),
+            defined,
             "1",
             "True where vgrf_loading_rate_bw_s is defined (forward running)",
         ),
-        "contacts_per_km_knee": (
-            np.broadcast_to(contacts_per_km_knee, contacts_per_km_knee.shape),
-            "km-1",
-            "foot contacts per km for one knee (= steps per km / 2)",
-        ),
+        "contacts_per_km_knee": (contacts, "km-1", "foot contacts per km for one knee (steps / 2)"),
         "pfj_force_per_km_bw": (
-            f_pfj_bw * contacts_per_km_knee,
+            f_pfj_bw * contacts,
             "BW km-1",
             "cumulative peak PFJ force per km, one knee (peak per contact x contacts per km)",
         ),
         "pfj_stress_per_km_mpa": (
-            stress * contacts_per_km_knee,
+            stress * contacts,
             "MPa km-1",
             "cumulative peak PFJ stress per km, one knee (Willson et al. 2014 accounting)",
         ),
         "pfj_impulse_per_km_ns": (
-            pfj_impulse * contacts_per_km_knee,
+            pfj_impulse * contacts,
             "N s km-1",
             "PFJ impulse per km, one knee",
         ),
         "vgrf_impulse_per_km_ns": (
-            vgrf_impulse * contacts_per_km_knee,
+            vgrf_impulse_km,
             "N s km-1",
-            "vertical GRF impulse per km, one leg",
+            "vertical GRF impulse per km, one leg (= 500 m g / v, any direction)",
         ),
         "vgrf_peak_per_km_bw": (
-            peak_bw * contacts_per_km_knee,
+            peak_bw * contacts,
             "BW km-1",
             "cumulative peak vGRF per km, one leg",
         ),
     }
-    if np.any(walk):
+    if np.any(mode == "walk"):
         unmasked = {
             "vgrf_impulse_ns",
             "contacts_per_km_knee",
             "vgrf_impulse_per_km_ns",
             "vgrf_peak_per_km_bw",
+            "loading_rate_defined",
         }
         out = {
             name: (val, units, long if name in unmasked else f"{long}; {_NAN_NOTE}")

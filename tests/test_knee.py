@@ -226,6 +226,10 @@ def test_hand_computed_chain():
     assert out["vgrf_loading_rate_bw_s"][0] == pytest.approx([2 * 2.5 / 0.25])
     assert out["contacts_per_km_knee"][0] == pytest.approx([500.0])
     assert out["pfj_force_per_km_bw"][0] == pytest.approx([k * moment / ma / w * 500.0])
+    # per-km vertical impulse: per-contact impulse x contacts per km (= 500 m g / v)
+    assert out["vgrf_impulse_per_km_ns"][0] == pytest.approx(
+        out["vgrf_impulse_ns"][0] * out["contacts_per_km_knee"][0]
+    )
 
 
 def test_vertical_impulse_equals_half_sine_integral_with_morin_peak():
@@ -251,7 +255,7 @@ def test_loads_scale_with_body_mass():
         outs.append(knee.from_gait(gait, mass_kg=mass, direction=DIRS, mode="run", speed_m_s=3.0))
     for name in ("knee_extensor_moment_nm", "pfj_force_n", "pfj_stress_mpa", "vgrf_impulse_ns"):
         np.testing.assert_allclose(outs[1][name][0], 2 * outs[0][name][0])
-    for name in ("pfj_force_bw", "knee_extensor_moment_nm_kg", "knee_flexion_at_peak_moment_deg"):
+    for name in ("pfj_force_bw", "knee_flexion_at_peak_moment_deg", "vgrf_rise_rate_bw_s"):
         np.testing.assert_allclose(outs[1][name][0], outs[0][name][0])
 
 
@@ -365,3 +369,20 @@ def test_missing_gait_key_and_bad_draw_count():
         knee.from_gait({}, mass_kg=70.0, direction="forward", mode="run", speed_m_s=3.0)
     with pytest.raises(InputError):
         knee.sample_parameters(0, np.random.default_rng(0))
+
+
+def test_parameter_file_agrees_with_evidence_dataset():
+    evidence = pytest.importorskip("retrosim.evidence")
+    table = evidence.load()
+    pairs = {
+        "pfj_force_bw": "pfj_force_peak",
+        "knee_ext_moment_nm": "knee_moment_peak",
+        "grf_magnitude_at_peak_moment_bw": "grf_at_peak_moment",
+        "knee_flexion_at_peak_moment_deg": "knee_flexion_at_peak_moment",
+    }
+    for outcome, name in pairs.items():
+        row = table[(table["study_key"] == "roos2012") & (table["outcome"] == outcome)].iloc[0]
+        assert row["forward_mean"] == par(name, "forward")
+        assert row["backward_mean"] == par(name, "backward")
+        assert row["forward_disp"] == par(name, "forward", "sd")
+        assert row["backward_disp"] == par(name, "backward", "sd")

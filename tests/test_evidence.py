@@ -215,45 +215,30 @@ def test_missing_column_rejected(copy):
     assert exc.value.column == "backward_disp" and Path(exc.value.file).name == "comparisons.csv"
 
 
-def test_string_in_number_column_rejected(copy):
+@pytest.mark.parametrize(
+    ("row_id", "column", "value", "match"),
+    [
+        ("roos2012_pfj", "forward_mean", "4.5 BW", "expected a number"),
+        ("williford1998_hr_2.23", "backward_disp", "-11", "must be >= 0"),
+        ("kim2001_vo2", "speed_forward_m_s", "12", "km/h"),
+        ("odu1998_pfj", "citation_key", "", "source"),
+        ("odu1998_pfj", "locator", "", "source"),
+        ("roos2012_moment", "row_id", "roos2012_pfj", "duplicate row_id"),
+        ("roos2012_pfj", "unit", "N", "does not match outcome"),
+        ("roos2012_pfj", "n", "0", ">= 1"),
+    ],
+)
+def test_corrupted_comparison_rejected(copy, row_id, column, value, match):
     p = copy / "comparisons.csv"
-    row = _row_of(p, "roos2012_pfj")
-    _edit(p, row, "forward_mean", "4.5 BW")
-    _expect(copy, "comparisons.csv", row, "forward_mean", "expected a number")
-
-
-def test_negative_sd_rejected(copy):
-    p = copy / "comparisons.csv"
-    row = _row_of(p, "williford1998_hr_2.23")
-    _edit(p, row, "backward_disp", "-11")
-    _expect(copy, "comparisons.csv", row, "backward_disp", "must be >= 0")
-
-
-def test_speed_in_kmh_rejected(copy):
-    p = copy / "comparisons.csv"
-    row = _row_of(p, "kim2001_vo2")
-    _edit(p, row, "speed_forward_m_s", "12")
-    _expect(copy, "comparisons.csv", row, "speed_forward_m_s", "km/h")
-
-
-def test_row_without_source_rejected(copy):
-    p = copy / "comparisons.csv"
-    row = _row_of(p, "odu1998_pfj")
-    _edit(p, row, "citation_key", "")
-    _expect(copy, "comparisons.csv", row, "citation_key", "source")
+    row = _row_of(p, row_id)
+    _edit(p, row, column, value)
+    _expect(copy, "comparisons.csv", row, column, match)
 
 
 def test_citation_not_in_bib_rejected(copy):
     p = copy / "studies.csv"
     _edit(p, 1, "citation_key", "nobody2099")
     _expect(copy, "studies.csv", 1, "citation_key", "references.bib")
-
-
-def test_duplicate_key_rejected(copy):
-    p = copy / "comparisons.csv"
-    row = _row_of(p, "roos2012_moment")
-    _edit(p, row, "row_id", "roos2012_pfj")
-    _expect(copy, "comparisons.csv", row, "row_id", "duplicate row_id")
 
 
 def test_duplicate_row_rejected(copy):
@@ -263,13 +248,6 @@ def test_duplicate_row_rejected(copy):
     extra["row_id"] = "copy_of_first"
     pd.concat([df, extra]).to_csv(p, index=False)
     _expect(copy, "comparisons.csv", len(df) + 1, "row_id", "duplicate row")
-
-
-def test_wrong_unit_rejected(copy):
-    p = copy / "comparisons.csv"
-    row = _row_of(p, "roos2012_pfj")
-    _edit(p, row, "unit", "N")
-    _expect(copy, "comparisons.csv", row, "unit", "does not match outcome")
 
 
 # --------------------------------------------------------------------------- command line
@@ -290,3 +268,12 @@ def test_cli_bad_data_exit_2(copy, capsys):
     assert cli.main(["evidence", "--plain", "--data", str(copy), "--out", str(copy / "x.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert "comparisons.csv" in err and "row 1" in err and len(err.splitlines()) == 1
+
+
+def test_study_without_identifier_rejected(copy):
+    p = copy / "studies.csv"
+    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    row = int(np.flatnonzero(df["study_key"] == "roos2012")[0]) + 1
+    for col in ("doi", "pmid", "id_note"):
+        _edit(p, row, col, "")
+    _expect(copy, "studies.csv", row, "id_note", "no DOI or PMID")

@@ -163,7 +163,7 @@ FAMILIES = tuple(sorted({o.family for o in OUTCOMES.values()}))
 DESIGNS = ("within", "between")
 MODES = ("run", "walk", "unspecified")
 SURFACES = ("treadmill", "overground", "underwater", "lbpp_treadmill", "unspecified")
-SPEED_MATCHING = ("same", "self_selected", "matched_intensity", "unclear")
+SPEED_MATCHING = ("same", "self_selected", "matched_intensity")
 DISP_KINDS = ("sd", "se", "ci95", "unclear", "none")
 DIRECTIONS = ("backward>forward", "backward<forward", "no_difference")
 

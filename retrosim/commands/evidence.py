@@ -85,7 +85,6 @@ def _summary_tables(data, effects):
 def _print(tables, plain):
     if not plain:
         try:
-            from rich.console import Console
             from rich.table import Table
         except ImportError:  # pragma: no cover
             plain = True
@@ -97,7 +96,9 @@ def _print(tables, plain):
                 print("  " + "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)))
             print()
         return
-    console = Console()
+    from .._console import console as make_console
+
+    console = make_console()
     for title, header, rows in tables:
         table = Table(title=title)
         for h in header:

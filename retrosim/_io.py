@@ -7,6 +7,9 @@ import os
 import tempfile
 from pathlib import Path
 
+#: Engine for every NetCDF file retrosim writes (NetCDF4 via h5py; wheels on PyPI).
+NETCDF_ENGINE = "h5netcdf"
+
 
 @contextlib.contextmanager
 def atomic_path(path, suffix=None):

@@ -49,7 +49,7 @@ import numpy as np
 
 from . import energetics as en
 from . import gait as ga
-from ._io import atomic_path
+from ._io import NETCDF_ENGINE, atomic_path
 from .errors import InputError
 from .paths import results_dir
 
@@ -134,13 +134,8 @@ def table_hash(table) -> str:
 
 
 def netcdf_engine() -> str:
-    """``"h5netcdf"`` when h5py is importable, else ``"scipy"`` (NetCDF3).
-
-    The pinned environment ships h5netcdf without h5py, which h5netcdf needs to write.
-    """
-    import importlib.util
-
-    return "h5netcdf" if importlib.util.find_spec("h5py") else "scipy"
+    """The NetCDF engine retrosim writes with (NetCDF4 through h5netcdf + h5py)."""
+    return NETCDF_ENGINE
 
 
 # --------------------------------------------------------------------------- model
@@ -203,8 +198,11 @@ def fit(effects=None, *, draws=1000, tune=1000, chains=4, seed=20261121, gate="w
     key = f"{table_hash(table)}-d{draws}-t{tune}-c{chains}-s{seed}"
     path = results_dir() / "cache" / f"calibration-{key}.nc"
     if cache and path.exists():
-        with xr.open_dataset(path, engine=netcdf_engine()) as ds:
-            return ds.load()
+        try:
+            with xr.open_dataset(path, engine=netcdf_engine()) as ds:
+                return ds.load()
+        except (OSError, ValueError) as exc:  # stale or foreign cache file: resample
+            log.warning("ignoring unreadable calibration cache %s (%s)", path, exc)
     from .sampling import sample  # heavy import only when sampling
 
     idata, diag = sample(build_model(table), draws=draws, tune=tune, chains=chains, seed=seed,

@@ -1,0 +1,1324 @@
+"""Meta-analysis of backward/forward effect sizes: frequentist cross-checks and a Bayesian model.
+
+Effect size: ``yi = ln(backward / forward)`` of one outcome in one condition of one study, with
+sampling variance ``vi`` (see :func:`retrosim.evidence.effect_sizes`). Percent scale:
+``100 (exp(y) - 1)``.
+
+Frequentist estimators (cross-checks)
+-------------------------------------
+* :func:`reml` — restricted maximum likelihood for the between-study variance tau², by Fisher
+  scoring (the default of the R package metafor, ``rma(method="REML")`` [1]_), with optional
+  moderators (meta-regression). Implemented here.
+* :func:`dersimonian_laird` [2]_ and :func:`paule_mandel` [3]_ — through statsmodels
+  ``statsmodels.stats.meta_analysis.combine_effects`` (``method_re="chi2"`` and ``"iterated"``).
+
+Bayesian random-effects meta-regression
+---------------------------------------
+:func:`build_model` / :func:`fit` (PyMC, sampled with nutpie; PyMC NUTS as fallback). For row
+``i`` (one condition, e.g. one speed, of study cluster ``s`` in analysis family ``f``)::
+
+    y_i     ~ Normal(theta_i, sqrt(v_i(r)))               (likelihood; rows may be masked out)
+    theta_i = alpha_f + b_speed_f (speed_i - c_f) + b_mode_f m_i + b_match_f,k [matching_i = k]
+              + tau_study_f z_s + tau_cond_f z_i          (non-centred random effects)
+    z_s ~ Normal(0, 1)  (or Student-t(nu) with ``robust=True``),   z_i ~ Normal(0, 1)
+    v_i(r)  = v_forward + v_backward - 2 r sqrt(v_forward v_backward)   paired (within) rows
+            = vi                                                        other rows
+    r ~ Beta(r_a, r_b)                                   (forward-backward correlation)
+
+``m_i`` is +1/2 for running, -1/2 for walking and 0 when the mode is unspecified; ``c_f`` is
+the mean speed of family ``f``; ``k`` is 'self_selected' or 'matched_intensity' (same-speed rows
+are the reference). A moderator whose column does not vary within a family is switched off for
+that family (its coefficient then only carries its prior and never enters ``theta``). Study
+clusters are the evidence's ``group_key`` (independence clusters) crossed with the family, so a
+study's energy result and its knee result get separate random effects. Conditions (speeds,
+outcomes) are nested in clusters through ``z_i``.
+
+Priors (defaults of :class:`Priors`, all on the ln-ratio scale) and why:
+
+* ``alpha_f ~ Normal(0, 0.5)``: 95 % prior range exp(±0.98) = 0.38–2.67, i.e. -62 % to +167 %;
+  every backward/forward difference in the literature leads (between -46 % and +35 %,
+  ``/work/shared/literature/anchors.md`` §8) lies inside one prior SD, so the prior is weak
+  but excludes absurd ten-fold ratios.
+* ``b_speed_f ~ Normal(0, 0.25)`` per m/s: a 1 m/s change of speed is not expected to change the
+  backward/forward ratio by more than about ±50 % (2 SD).
+* ``b_mode_f, b_match_f ~ Normal(0, 0.5)``: the same weak scale as ``alpha``.
+* ``tau_study_f ~ HalfNormal(0.25)``, ``tau_cond_f ~ HalfNormal(0.1)``: between-study SD of the
+  ln ratio up to about 0.5 (±65 %) is allowed; conditions within a study (same people, same
+  lab) are expected to scatter less.
+* ``r ~ Beta(5, 2)`` (mean 0.71, central 95 % about 0.36–0.96, computed from the Beta quantiles):
+  the same people measured forward and backward are positively correlated, but no study in the
+  evidence reports the correlation or the SD of the differences, so ``r`` is a prior, not a
+  fixed guess; :func:`sensitivity` refits with Beta(2, 5), Beta(2, 2) and Beta(8, 2).
+* robust option: ``nu ~ Gamma(2, 0.1)`` degrees of freedom of the study effects (mean 20; mass
+  on heavy tails below 5 is about 9 %).
+
+:func:`prior_predictive_summary` reports what these priors imply for the effect and for the
+observed ln ratios, on the ln-ratio and % scales.
+
+Model checking: :func:`posterior_predictive_check`, :func:`leave_one_study_out`,
+:func:`sensitivity`, simulation-based calibration (:func:`run_sbc_replicate`,
+:func:`sbc_uniformity`; Talts et al. [4]_) and parameter recovery (tests).
+
+References
+----------
+.. [1] W. Viechtbauer, "Conducting meta-analyses in R with the metafor package", Journal of
+   Statistical Software 36(3), 1-48, 2010. doi:10.18637/jss.v036.i03
+.. [2] R. DerSimonian, N. Laird, "Meta-analysis in clinical trials", Controlled Clinical Trials
+   7(3), 177-188, 1986. doi:10.1016/0197-2456(86)90046-2
+.. [3] R. C. Paule, J. Mandel, "Consensus values and weighting factors", Journal of Research of
+   the National Bureau of Standards 87(5), 377-385, 1982. doi:10.6028/jres.087.022
+.. [4] S. Talts, M. Betancourt, D. Simpson, A. Vehtari, A. Gelman, "Validating Bayesian inference
+   algorithms with simulation-based calibration", arXiv:1804.06788, 2018.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ._checks import check_choice
+from .errors import ConvergenceError, InputError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "FrequentistResult",
+    "MetaDesign",
+    "MetaResult",
+    "Priors",
+    "build_model",
+    "dersimonian_laird",
+    "fit",
+    "frequentist",
+    "leave_one_study_out",
+    "paule_mandel",
+    "posterior_predictive_check",
+    "prior_predictive_summary",
+    "reml",
+    "run_sbc_replicate",
+    "sbc_uniformity",
+    "sensitivity",
+    "simulate_effect_sizes",
+    "to_percent",
+]
+
+MATCHINGS = ("same", "self_selected", "matched_intensity")
+MODES = ("run", "walk", "unspecified")
+MODE_CODE = {"run": 0.5, "walk": -0.5, "unspecified": 0.0}
+REQUIRED_COLUMNS = (
+    "row_id",
+    "study_key",
+    "group_key",
+    "outcome",
+    "outcome_family",
+    "mode",
+    "speed_m_s",
+    "speed_matching",
+    "n",
+    "design",
+    "yi",
+    "vi",
+)
+
+
+def to_percent(y):
+    """Convert ln(backward/forward) to percent difference, ``100 (exp(y) - 1)``."""
+    return 100.0 * np.expm1(np.asarray(y, dtype=float))
+
+
+# ----------------------------------------------------------------------------------------------
+# Frequentist estimators
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrequentistResult:
+    """A random-effects (meta-regression) fit: coefficients, tau² and heterogeneity statistics.
+
+    Attributes
+    ----------
+    method : str
+        'REML', 'DL' or 'PM'.
+    beta, se : numpy.ndarray
+        Coefficients (ln ratio) and their standard errors (Wald, known tau²).
+    names : tuple of str
+    tau2, se_tau2 : float
+        Between-study variance [ln-ratio²] and its standard error (REML: inverse Fisher
+        information; NaN for DL/PM).
+    q, df_q : float, int
+        Cochran's Q (residual heterogeneity with moderators) and its degrees of freedom.
+    i2, h2 : float
+        I² [%] and H² computed as metafor does, from tau² and the "typical" sampling variance.
+    k : int
+        Number of effect sizes.
+    """
+
+    method: str
+    beta: np.ndarray
+    se: np.ndarray
+    names: tuple
+    tau2: float
+    se_tau2: float
+    q: float
+    df_q: int
+    i2: float
+    h2: float
+    k: int
+    iterations: int = 0
+
+    @property
+    def estimate(self) -> float:
+        """The first coefficient (the pooled effect without moderators)."""
+        return float(self.beta[0])
+
+    def conf_int(self, level=0.95) -> np.ndarray:
+        """Wald confidence intervals, shape (p, 2)."""
+        z = stats.norm.ppf(0.5 + level / 2)
+        return np.column_stack([self.beta - z * self.se, self.beta + z * self.se])
+
+    def summary(self) -> str:
+        """A statsmodels-like text table."""
+        ci = self.conf_int()
+        zval = self.beta / self.se
+        pval = 2 * stats.norm.sf(np.abs(zval))
+        lines = [
+            f"Random-effects meta-analysis (k = {self.k}; tau² estimator: {self.method})",
+            "=" * 74,
+            f"tau²  {self.tau2:10.4f}"
+            + (f"  (SE {self.se_tau2:.4f})" if np.isfinite(self.se_tau2) else ""),
+            f"tau   {np.sqrt(self.tau2):10.4f}",
+            f"I²    {self.i2:9.2f} %     H²  {self.h2:.2f}",
+            f"Q({self.df_q}) = {self.q:.4f}, p = {stats.chi2.sf(self.q, self.df_q):.4g}",
+            "-" * 74,
+            f"{'':<14}{'coef':>10}{'se':>10}{'z':>10}{'p':>10}{'[0.025':>10}{'0.975]':>10}",
+        ]
+        for i, name in enumerate(self.names):
+            lines.append(
+                f"{name:<14}{self.beta[i]:10.4f}{self.se[i]:10.4f}{zval[i]:10.3f}"
+                f"{pval[i]:10.4f}{ci[i, 0]:10.4f}{ci[i, 1]:10.4f}"
+            )
+        lines.append("=" * 74)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _check_yi_vi(yi, vi, X=None):
+    yi = np.asarray(yi, dtype=float).ravel()
+    vi = np.asarray(vi, dtype=float).ravel()
+    if yi.shape != vi.shape:
+        raise InputError(f"yi has {yi.size} values but vi has {vi.size}", argument="vi")
+    if not np.all(np.isfinite(yi)):
+        raise InputError("yi must be finite ln ratios", argument="yi")
+    if not np.all(np.isfinite(vi) & (vi > 0)):
+        raise InputError("vi must be finite positive variances [ln-ratio²]", argument="vi")
+    if X is None:
+        X = np.ones((yi.size, 1))
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.shape[0] != yi.size:
+        raise InputError(f"X has {X.shape[0]} rows, expected {yi.size}", argument="X")
+    if yi.size <= X.shape[1]:
+        raise InputError(
+            f"need more effect sizes ({yi.size}) than coefficients ({X.shape[1]})", argument="yi"
+        )
+    return yi, vi, X
+
+
+def _heterogeneity(yi, vi, X, tau2):
+    """Q_E, its df, and metafor's I², H² for a given tau²."""
+    k, p = X.shape
+    w = 1.0 / vi
+    xtw = X.T * w
+    b_fe = np.linalg.solve(xtw @ X, xtw @ yi)
+    q = float(np.sum(w * (yi - X @ b_fe) ** 2))
+    p_fe = np.diag(w) - xtw.T @ np.linalg.solve(xtw @ X, xtw)
+    s2 = (k - p) / np.trace(p_fe)  # "typical" within-study variance (metafor)
+    i2 = 100.0 * tau2 / (tau2 + s2)
+    h2 = (tau2 + s2) / s2
+    return q, k - p, float(i2), float(h2)
+
+
+def _gls(yi, vi, X, tau2):
+    w = 1.0 / (vi + tau2)
+    xtw = X.T * w
+    cov = np.linalg.inv(xtw @ X)
+    beta = cov @ (xtw @ yi)
+    return beta, np.sqrt(np.diag(cov))
+
+
+def reml(yi, vi, X=None, *, names=None, tol=1e-10, max_iter=200) -> FrequentistResult:
+    """REML estimate of tau² by Fisher scoring, with optional moderators ``X``.
+
+    Score and expected information of the restricted log-likelihood (Viechtbauer 2005, as used
+    by metafor [1]_)::
+
+        P = W - W X (X' W X)^-1 X' W,   W = diag(1 / (vi + tau²))
+        dl/dtau² = (y' P P y - tr P) / 2,   I(tau²) = tr(P P) / 2
+
+    The step ``(y'PPy - tr P) / tr(PP)`` is halved until tau² stays >= 0; iteration starts at
+    the DerSimonian–Laird value. ``se_tau2 = sqrt(2 / tr(PP))``.
+
+    Parameters
+    ----------
+    yi, vi : array_like
+        Effect sizes [ln ratio] and sampling variances [ln-ratio²].
+    X : array_like, optional
+        Design matrix (k, p) including the intercept column; default intercept only.
+    names : sequence of str, optional
+        Coefficient names.
+    """
+    yi, vi, X = _check_yi_vi(yi, vi, X)
+    tau2 = max(_dl_tau2(yi, vi, X), 0.0)
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 (iteration count is reported)
+        w = 1.0 / (vi + tau2)
+        xtw = X.T * w
+        P = np.diag(w) - xtw.T @ np.linalg.solve(xtw @ X, xtw)
+        Py = P @ yi
+        PP_tr = float(np.sum(P * P.T))
+        step = (float(Py @ Py) - float(np.trace(P))) / PP_tr
+        new = tau2 + step
+        while new < 0:
+            step /= 2
+            new = tau2 + step
+            if abs(step) < tol:
+                new = 0.0
+                break
+        done = abs(new - tau2) < tol
+        tau2 = new
+        if done:
+            break
+    else:
+        log.warning("REML did not converge in %d iterations", max_iter)
+    w = 1.0 / (vi + tau2)
+    xtw = X.T * w
+    P = np.diag(w) - xtw.T @ np.linalg.solve(xtw @ X, xtw)
+    se_tau2 = float(np.sqrt(2.0 / np.sum(P * P.T)))
+    beta, se = _gls(yi, vi, X, tau2)
+    q, df, i2, h2 = _heterogeneity(yi, vi, X, tau2)
+    names = tuple(names) if names is not None else _default_names(X.shape[1])
+    return FrequentistResult(
+        "REML", beta, se, names, float(tau2), se_tau2, q, df, i2, h2, yi.size, it
+    )
+
+
+def _default_names(p):
+    return ("intercept", *tuple(f"x{j}" for j in range(1, p)))
+
+
+def _dl_tau2(yi, vi, X):
+    """DerSimonian–Laird (method of moments) tau² with moderators (metafor's 'DL')."""
+    k, p = X.shape
+    w = 1.0 / vi
+    xtw = X.T * w
+    P = np.diag(w) - xtw.T @ np.linalg.solve(xtw @ X, xtw)
+    q = float(yi @ P @ yi)
+    return max(0.0, (q - (k - p)) / float(np.trace(P)))
+
+
+def _combine(yi, vi, method_re, label):
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    yi, vi, X = _check_yi_vi(yi, vi)
+    kwds = {"atol": 1e-10, "maxiter": 500} if method_re == "iterated" else {}
+    res = combine_effects(yi, vi, method_re=method_re, **kwds)
+    tau2 = float(res.tau2)
+    q, df, i2, h2 = _heterogeneity(yi, vi, X, tau2)
+    return FrequentistResult(
+        label,
+        np.array([float(res.mean_effect_re)]),
+        np.array([float(res.sd_eff_w_re)]),
+        ("intercept",),
+        tau2,
+        float("nan"),
+        q,
+        df,
+        i2,
+        h2,
+        yi.size,
+    )
+
+
+def dersimonian_laird(yi, vi) -> FrequentistResult:
+    """DerSimonian–Laird random-effects estimate [2]_ via statsmodels ``combine_effects``."""
+    return _combine(yi, vi, "chi2", "DL")
+
+
+def paule_mandel(yi, vi) -> FrequentistResult:
+    """Paule–Mandel random-effects estimate [3]_ via statsmodels ``combine_effects``."""
+    return _combine(yi, vi, "iterated", "PM")
+
+
+def frequentist(yi, vi, method="REML", X=None, names=None) -> FrequentistResult:
+    """Dispatch to :func:`reml`, :func:`dersimonian_laird` or :func:`paule_mandel`."""
+    check_choice("method", method, ("REML", "DL", "PM"))
+    if method == "REML":
+        return reml(yi, vi, X, names=names)
+    if X is not None and np.asarray(X).ndim == 2 and np.asarray(X).shape[1] > 1:
+        raise InputError("moderators are only supported with method='REML'", argument="X")
+    return dersimonian_laird(yi, vi) if method == "DL" else paule_mandel(yi, vi)
+
+
+# ----------------------------------------------------------------------------------------------
+# Bayesian model: data design
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Prior scales of the Bayesian meta-regression (ln-ratio scale; see the module docstring)."""
+
+    alpha_sd: float = 0.5
+    speed_sd: float = 0.25
+    mode_sd: float = 0.5
+    match_sd: float = 0.5
+    tau_study_sd: float = 0.25
+    tau_cond_sd: float = 0.1
+    r_a: float = 5.0
+    r_b: float = 2.0
+
+    @classmethod
+    def flat(cls) -> Priors:
+        """Flat-ish priors (SD 10 on coefficients, HalfNormal(2) on SDs) for checks against REML."""
+        return cls(10.0, 10.0, 10.0, 10.0, 2.0, 2.0, 5.0, 2.0)
+
+    def scaled(self, factor: float) -> Priors:
+        """All scale parameters multiplied by ``factor`` (the r prior unchanged)."""
+        return replace(
+            self,
+            alpha_sd=self.alpha_sd * factor,
+            speed_sd=self.speed_sd * factor,
+            mode_sd=self.mode_sd * factor,
+            match_sd=self.match_sd * factor,
+            tau_study_sd=self.tau_study_sd * factor,
+            tau_cond_sd=self.tau_cond_sd * factor,
+        )
+
+    def data(self) -> dict:
+        return {f"prior_{k}": np.asarray(float(v)) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class MetaDesign:
+    """Arrays of the Bayesian model, built from an effect-size table by :meth:`from_frame`.
+
+    ``family`` is the analysis family: the evidence's ``outcome_family``, except that each
+    ``gait`` outcome (step length, cadence, ...) is its own family.
+    """
+
+    frame: pd.DataFrame
+    families: tuple
+    clusters: tuple
+    y: np.ndarray
+    v_fixed: np.ndarray
+    v_forward: np.ndarray
+    v_backward: np.ndarray
+    paired: np.ndarray
+    family_idx: np.ndarray
+    cluster_idx: np.ndarray
+    cluster_family: np.ndarray
+    speed_c: np.ndarray
+    mode_code: np.ndarray
+    match: np.ndarray  # (n, 2): self_selected, matched_intensity indicators
+    speed_centre: np.ndarray
+    has_speed: np.ndarray
+    has_mode: np.ndarray
+    has_match: np.ndarray  # (F, 2)
+    mask: np.ndarray = field(default=None)
+    use_cond: float = 1.0
+
+    def __post_init__(self):
+        if self.mask is None:
+            self.mask = np.ones_like(self.y)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.y.size)
+
+    @property
+    def shape_key(self) -> tuple:
+        return (self.n_rows, len(self.clusters), len(self.families))
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, *, nested: bool = True) -> MetaDesign:
+        """Build the design from a :func:`retrosim.evidence.effect_sizes` table.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            Needs the columns of ``REQUIRED_COLUMNS``; ``v_forward``/``v_backward`` are used for
+            paired (``design == 'within'``) rows when present and finite.
+        nested : bool
+            Include the condition-within-cluster random effect (``tau_cond``).
+        """
+        missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+        if missing:
+            raise InputError(f"effect-size table lacks columns {missing}", argument="df")
+        df = df.reset_index(drop=True).copy()
+        if df.empty:
+            raise InputError("effect-size table has no rows", argument="df")
+        for col in ("yi", "vi"):
+            vals = df[col].to_numpy(dtype=float)
+            bad = ~np.isfinite(vals) | ((vals <= 0) if col == "vi" else False)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise InputError(
+                    f"non-finite or invalid value {vals[i]!r} (ln-ratio units)",
+                    row=df.loc[i, "row_id"],
+                    column=col,
+                )
+        check_choice("mode", df["mode"].to_numpy(), MODES)
+        check_choice("speed_matching", df["speed_matching"].to_numpy(), MATCHINGS)
+        fam = df["outcome_family"].astype(str)
+        is_gait = fam == "gait"
+        fam = fam.where(~is_gait, "gait:" + df["outcome"].astype(str))
+        df["family"] = fam
+        families = tuple(sorted(fam.unique()))
+        f_idx = np.array([families.index(f) for f in fam])
+        cl = df["group_key"].astype(str) + "|" + fam
+        clusters = tuple(dict.fromkeys(cl))
+        c_idx = np.array([clusters.index(c) for c in cl])
+        cluster_family = np.array([families.index(c.split("|", 1)[1]) for c in clusters])
+        speed = df["speed_m_s"].to_numpy(dtype=float)
+        F = len(families)
+        centre = np.zeros(F)
+        has_speed = np.zeros(F)
+        has_mode = np.zeros(F)
+        has_match = np.zeros((F, 2))
+        mode = df["mode"].to_numpy()
+        matching = df["speed_matching"].to_numpy()
+        match = np.column_stack(
+            [(matching == "self_selected"), (matching == "matched_intensity")]
+        ).astype(float)
+        for j in range(F):
+            rows = f_idx == j
+            sp = speed[rows][np.isfinite(speed[rows])]
+            centre[j] = sp.mean() if sp.size else 0.0
+            has_speed[j] = float(np.unique(np.round(sp, 6)).size >= 2)
+            modes = set(mode[rows])
+            has_mode[j] = float({"run", "walk"} <= modes)
+            for k in range(2):
+                has_match[j, k] = float(0 < match[rows, k].sum() < rows.sum())
+        speed_c = np.where(np.isfinite(speed), speed - centre[f_idx], 0.0)
+        mode_code = np.array([MODE_CODE[m] for m in mode])
+        vi = df["vi"].to_numpy(dtype=float)
+        if {"v_forward", "v_backward"} <= set(df.columns):
+            vf = df["v_forward"].to_numpy(dtype=float)
+            vb = df["v_backward"].to_numpy(dtype=float)
+        else:
+            vf = vb = np.full_like(vi, np.nan)
+        paired = (
+            (df["design"].to_numpy() == "within")
+            & np.isfinite(vf)
+            & np.isfinite(vb)
+            & (np.nan_to_num(vf) > 0)
+            & (np.nan_to_num(vb) > 0)
+        )
+        return cls(
+            frame=df,
+            families=families,
+            clusters=clusters,
+            y=df["yi"].to_numpy(dtype=float),
+            v_fixed=vi,
+            v_forward=np.where(paired, vf, 0.0),
+            v_backward=np.where(paired, vb, 0.0),
+            paired=paired.astype(float),
+            family_idx=f_idx,
+            cluster_idx=c_idx,
+            cluster_family=cluster_family,
+            speed_c=speed_c,
+            mode_code=mode_code,
+            match=match,
+            speed_centre=centre,
+            has_speed=has_speed,
+            has_mode=has_mode,
+            has_match=has_match,
+            use_cond=1.0 if nested else 0.0,
+        )
+
+    def data(self) -> dict:
+        """Values of the model's ``pm.Data`` containers (row covariates with switched-off moderators zeroed)."""
+        hs = self.has_speed[self.family_idx]
+        hm = self.has_mode[self.family_idx]
+        hx = self.has_match[self.family_idx]
+        X_row = np.column_stack(
+            [
+                np.ones(self.n_rows),
+                hs * self.speed_c,
+                hm * self.mode_code,
+                hx[:, 0] * self.match[:, 0],
+                hx[:, 1] * self.match[:, 1],
+            ]
+        )
+        return {
+            "y": self.y,
+            "v_fixed": self.v_fixed,
+            "v_forward": self.v_forward,
+            "v_backward": self.v_backward,
+            "paired": self.paired,
+            "family_idx": self.family_idx.astype("int64"),
+            "cluster_idx": self.cluster_idx.astype("int64"),
+            "X_row": X_row,
+            "mask": self.mask.astype(float),
+            "use_cond": np.asarray(float(self.use_cond)),
+        }
+
+
+# ----------------------------------------------------------------------------------------------
+# Bayesian model: PyMC graph, compiled-model cache, sampling
+# ----------------------------------------------------------------------------------------------
+
+
+def build_model(design: MetaDesign, priors: Priors | None = None, *, robust: bool = False):
+    """Build the PyMC random-effects meta-regression (see the module docstring).
+
+    Every data array and every prior scale is a ``pm.Data`` container, so one compiled model
+    serves refits with new data of the same shape, masked studies (leave-one-out) and other
+    prior scales (sensitivity, SBC) without recompiling.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    priors = priors or Priors()
+    coords = {
+        "family": list(design.families),
+        "cluster": list(design.clusters),
+        "row": [str(r) for r in design.frame["row_id"]],
+        "matching": ["self_selected", "matched_intensity"],
+    }
+    d = design.data()
+    with pm.Model(coords=coords) as model:
+        D = {name: pm.Data(name, val) for name, val in d.items()}
+        P = {name: pm.Data(name, val) for name, val in priors.data().items()}
+        alpha = pm.Normal("alpha", 0.0, P["prior_alpha_sd"], dims="family")
+        b_speed = pm.Normal("b_speed", 0.0, P["prior_speed_sd"], dims="family")
+        b_mode = pm.Normal("b_mode", 0.0, P["prior_mode_sd"], dims="family")
+        b_match = pm.Normal("b_match", 0.0, P["prior_match_sd"], dims=("family", "matching"))
+        tau_study = pm.HalfNormal("tau_study", P["prior_tau_study_sd"], dims="family")
+        tau_cond = pm.HalfNormal("tau_cond", P["prior_tau_cond_sd"], dims="family")
+        r = pm.Beta("r", P["prior_r_a"], P["prior_r_b"])
+        if robust:
+            nu = pm.Gamma("nu", alpha=2.0, beta=0.1)
+            z_study = pm.StudentT("z_study", nu=nu, mu=0.0, sigma=1.0, dims="cluster")
+        else:
+            z_study = pm.Normal("z_study", 0.0, 1.0, dims="cluster")
+        # one gather per row for all coefficients and both SDs (cheap to compile and to run)
+        coef = pt.stack([alpha, b_speed, b_mode, b_match[:, 0], b_match[:, 1]], axis=1)
+        sds = pt.stack([tau_study, tau_cond], axis=1)[D["family_idx"]]
+        theta = (
+            pt.sum(coef[D["family_idx"]] * D["X_row"], axis=1)
+            + sds[:, 0] * z_study[D["cluster_idx"]]
+        )
+        tau_cond_row = sds[:, 1]
+        v_pair = (
+            D["v_forward"] + D["v_backward"] - 2.0 * r * pt.sqrt(D["v_forward"] * D["v_backward"])
+        )
+        v = D["paired"] * v_pair + (1.0 - D["paired"]) * D["v_fixed"]
+        # condition-within-cluster effects integrated out analytically: N(0, tau_cond²)
+        sd = pt.sqrt(pt.maximum(v, 1e-12) + D["use_cond"] * tau_cond_row**2)
+        # normal log-density up to its constant
+        logp = -0.5 * ((D["y"] - theta) / sd) ** 2 - pt.log(sd)
+        pm.Potential("loglik", pt.sum(D["mask"] * logp))
+    return model
+
+
+_COMPILED: dict = {}
+#: Free parameters checked by the convergence gate (z's are nuisance; their R-hat/ESS are
+#: checked too, through the deterministic study effects they build, by including them).
+GATE_VARS = ("alpha", "b_speed", "b_mode", "b_match", "tau_study", "tau_cond", "r")
+
+
+def _compiled(design: MetaDesign, robust: bool):
+    """nutpie-compiled model for this design shape (cached per process)."""
+    import nutpie
+
+    key = (design.shape_key, robust, design.families, design.clusters)
+    if key not in _COMPILED:
+        model = build_model(design, robust=robust)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _COMPILED[key] = nutpie.compile_pymc_model(model)
+    return _COMPILED[key]
+
+
+def _sample(
+    design,
+    priors,
+    *,
+    robust,
+    draws,
+    tune,
+    chains,
+    seed,
+    sampler,
+    gate,
+    progress,
+    var_names=GATE_VARS,
+    target_accept=None,
+):
+    """Sample the posterior; nutpie through the compiled-model cache, or PyMC NUTS.
+
+    Applies the same gate as :func:`retrosim.sampling.sample` (R-hat <= 1.01, bulk and tail ESS
+    >= 400, no divergences). The nutpie path reuses compiled models, which
+    ``retrosim.sampling.sample`` (compiling on every call) cannot.
+    """
+    from .sampling import diagnose, sample
+
+    check_choice("sampler", sampler, ("nutpie", "pymc"))
+    check_choice("gate", gate, ("raise", "warn", "off"))
+    priors = priors or Priors()
+    if sampler == "pymc":
+        model = build_model(design, priors, robust=robust)
+        return sample(
+            model,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            sampler="pymc",
+            var_names=list(var_names),
+            gate=gate,
+            progress=progress,
+            target_accept=target_accept,
+        )
+    import nutpie
+
+    compiled = _compiled(design, robust).with_data(**design.data(), **priors.data())
+    kwargs = {"target_accept": target_accept} if target_accept else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = nutpie.sample(
+            compiled,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=min(chains, 2),
+            seed=int(seed),
+            progress_bar=progress,
+            save_warmup=False,
+            **kwargs,
+        )
+    diag = diagnose(idata, list(var_names), sampler="nutpie")
+    idata["posterior"].attrs["diagnostics"] = str(diag)
+    idata["posterior"].attrs["converged"] = int(diag.passed)
+    if not diag.passed:
+        msg = "posterior failed the convergence gate: " + "; ".join(diag.problems())
+        if gate == "raise":
+            raise ConvergenceError(msg, diag)
+        if gate == "warn":
+            log.warning(msg)
+    return idata, diag
+
+
+# ----------------------------------------------------------------------------------------------
+# Results
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MetaResult:
+    """A Bayesian meta-analysis fit.
+
+    Attributes
+    ----------
+    idata : xarray.DataTree
+        ``posterior``, ``sample_stats`` and ``observed_data`` groups.
+    diagnostics : retrosim.sampling.Diagnostics
+    design : MetaDesign
+    priors : Priors
+    robust : bool
+    """
+
+    idata: object
+    diagnostics: object
+    design: MetaDesign
+    priors: Priors
+    robust: bool = False
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.diagnostics.passed)
+
+    def draws(self, name) -> np.ndarray:
+        """Posterior draws of ``name`` stacked over chains: shape (n_draws, ...)."""
+        da = self.idata["posterior"][name]
+        arr = np.asarray(da.values)
+        return arr.reshape((-1, *arr.shape[2:]))
+
+    def family_index(self, family) -> int:
+        if family not in self.design.families:
+            raise InputError(
+                f"unknown family {family!r}; fitted families: {', '.join(self.design.families)}",
+                argument="family",
+            )
+        return self.design.families.index(family)
+
+    def effect_draws(self, family, *, mode="run", matching="same", speed_m_s=None) -> np.ndarray:
+        """Draws of the mean ln(backward/forward) for one family, mode, speed and matching.
+
+        The speed defaults to the family's mean speed; modes and matchings without data in the
+        family contribute nothing (their coefficients are switched off, see the module
+        docstring).
+        """
+        check_choice("mode", mode, MODES)
+        check_choice("matching", matching, MATCHINGS)
+        j = self.family_index(family)
+        d = self.design
+        eff = self.draws("alpha")[:, j].copy()
+        if speed_m_s is not None and d.has_speed[j]:
+            eff += self.draws("b_speed")[:, j] * (float(speed_m_s) - d.speed_centre[j])
+        if d.has_mode[j]:
+            eff += self.draws("b_mode")[:, j] * MODE_CODE[mode]
+        if matching != "same":
+            k = MATCHINGS.index(matching) - 1
+            if d.has_match[j, k]:
+                eff += self.draws("b_match")[:, j, k]
+        return eff
+
+    def table(self, var_names=GATE_VARS) -> pd.DataFrame:
+        """Posterior summary: mean, sd, 2.5/50/97.5 % quantiles, R-hat, bulk and tail ESS."""
+        import arviz as az
+
+        post = self.idata["posterior"].to_dataset()[list(var_names)]
+        rhat = az.rhat(post)
+        ess_b = az.ess(post, method="bulk")
+        ess_t = az.ess(post, method="tail")
+        rows = []
+        for name in var_names:
+            da = post[name]
+            dims = [dd for dd in da.dims if dd not in ("chain", "draw")]
+            stacked = da.stack(sample=("chain", "draw"))
+            if dims:
+                flat = (
+                    stacked.stack(elem=dims) if len(dims) > 1 else stacked.rename({dims[0]: "elem"})
+                )
+                labels = [
+                    "[" + ",".join(map(str, e if isinstance(e, tuple) else (e,))) + "]"
+                    for e in flat["elem"].values
+                ]
+                vals = flat.transpose("elem", "sample").values
+                rh = np.ravel(rhat[name].values)
+                eb = np.ravel(ess_b[name].values)
+                et = np.ravel(ess_t[name].values)
+            else:
+                labels = [""]
+                vals = stacked.values[None, :]
+                rh, eb, et = [float(rhat[name])], [float(ess_b[name])], [float(ess_t[name])]
+            for i, lab in enumerate(labels):
+                v = vals[i]
+                q = np.quantile(v, [0.025, 0.5, 0.975])
+                rows.append(
+                    {
+                        "parameter": name + lab,
+                        "mean": v.mean(),
+                        "sd": v.std(ddof=1),
+                        "2.5%": q[0],
+                        "50%": q[1],
+                        "97.5%": q[2],
+                        "r_hat": rh[i],
+                        "ess_bulk": eb[i],
+                        "ess_tail": et[i],
+                    }
+                )
+        return pd.DataFrame(rows).set_index("parameter")
+
+    def summary(self) -> str:
+        """A statsmodels-like text table of the fit."""
+        d = self.design
+        tab = self.table()
+        head = [
+            "Bayesian random-effects meta-regression of ln(backward/forward)",
+            "=" * 92,
+            f"rows (conditions): {d.n_rows:<6} clusters (studies x family): {len(d.clusters):<5}"
+            f" families: {len(d.families)}",
+            f"likelihood of study effects: {'Student-t' if self.robust else 'normal'}   "
+            f"r prior: Beta({self.priors.r_a:g}, {self.priors.r_b:g})",
+            f"diagnostics: {self.diagnostics}",
+            "-" * 92,
+            f"{'parameter':<36}{'mean':>8}{'sd':>8}{'2.5%':>8}{'50%':>8}{'97.5%':>8}"
+            f"{'r_hat':>7}{'ess_b':>8}",
+        ]
+        body = [
+            f"{name:<36.36}{r['mean']:8.3f}{r['sd']:8.3f}{r['2.5%']:8.3f}{r['50%']:8.3f}"
+            f"{r['97.5%']:8.3f}{r['r_hat']:7.3f}{r['ess_bulk']:8.0f}"
+            for name, r in tab.iterrows()
+        ]
+        return "\n".join(head + body + ["=" * 92])
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def fit(
+    effects,
+    *,
+    priors: Priors | None = None,
+    robust: bool = False,
+    nested: bool = True,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed,
+    sampler: str = "nutpie",
+    gate: str = "warn",
+    progress: bool = False,
+    target_accept=None,
+) -> MetaResult:
+    """Fit the Bayesian meta-regression to an effect-size table (or a :class:`MetaDesign`).
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame or MetaDesign
+        Output of :func:`retrosim.evidence.effect_sizes` (or the same shape).
+    priors : Priors, optional
+    robust : bool
+        Student-t study effects.
+    nested : bool
+        Condition-within-study random effects.
+    draws, tune, chains : int
+    seed : int
+        Required.
+    sampler : {'nutpie', 'pymc'}
+    gate : {'raise', 'warn', 'off'}
+        Convergence gate behaviour; the diagnostics are always kept on the result.
+    """
+    if seed is None:
+        raise InputError("a seed is required for reproducible sampling", argument="seed")
+    design = (
+        effects
+        if isinstance(effects, MetaDesign)
+        else MetaDesign.from_frame(effects, nested=nested)
+    )
+    priors = priors or Priors()
+    idata, diag = _sample(
+        design,
+        priors,
+        robust=robust,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        sampler=sampler,
+        gate=gate,
+        progress=progress,
+        target_accept=target_accept,
+    )
+    _attach_observed(idata, design)
+    return MetaResult(idata, diag, design, priors, robust)
+
+
+def _attach_observed(idata, design):
+    import xarray as xr
+
+    rows = [str(r) for r in design.frame["row_id"]]
+    ds = xr.Dataset(
+        {
+            "yi": ("row", design.y, {"units": "1", "long_name": "ln(backward/forward)"}),
+            "vi": (
+                "row",
+                design.v_fixed,
+                {"units": "1", "long_name": "sampling variance at default r"},
+            ),
+            "family": ("row", np.asarray(design.families, dtype=str)[design.family_idx]),
+            "cluster": ("row", np.asarray(design.clusters, dtype=str)[design.cluster_idx]),
+        },
+        coords={"row": rows},
+    )
+    idata["observed_data"] = xr.DataTree(ds)
+
+
+# ----------------------------------------------------------------------------------------------
+# Simulation (tests, SBC, benchmark)
+# ----------------------------------------------------------------------------------------------
+
+
+def simulate_effect_sizes(
+    seed,
+    *,
+    n_studies=8,
+    speeds_m_s=(2.5, 3.5),
+    families=("energy",),
+    alpha=None,
+    b_speed=None,
+    tau_study=None,
+    tau_cond=None,
+    r=0.7,
+    n_per_study=12,
+    cv=0.15,
+    modes=("run",),
+) -> tuple[pd.DataFrame, dict]:
+    """Simulate a **synthetic** effect-size table with the columns of ``effect_sizes``.
+
+    Each study measures every family at every speed, forward and backward in the same
+    ``n_per_study`` people; per-person coefficient of variation ``cv`` gives
+    ``v_forward = v_backward = cv² / n`` (ln scale), and the observed ln ratio is drawn with the
+    paired variance at correlation ``r``. Returns the table and the true parameters.
+    """
+    rng = np.random.default_rng(seed)
+    F = len(families)
+    alpha = np.zeros(F) + (0.25 if alpha is None else np.asarray(alpha, float))
+    b_speed = np.zeros(F) + (0.05 if b_speed is None else np.asarray(b_speed, float))
+    tau_study = np.zeros(F) + (0.08 if tau_study is None else np.asarray(tau_study, float))
+    tau_cond = np.zeros(F) + (0.03 if tau_cond is None else np.asarray(tau_cond, float))
+    speeds = np.asarray(speeds_m_s, float)
+    centre = speeds.mean()
+    rows = []
+    for s in range(n_studies):
+        mode = modes[s % len(modes)]
+        for j, famname in enumerate(families):
+            u = tau_study[j] * rng.standard_normal()
+            for sp in speeds:
+                theta = (
+                    alpha[j] + b_speed[j] * (sp - centre) + u + tau_cond[j] * rng.standard_normal()
+                )
+                vf = vb = cv**2 / n_per_study
+                v = vf + vb - 2 * r * np.sqrt(vf * vb)
+                y = theta + np.sqrt(v) * rng.standard_normal()
+                rows.append(
+                    {
+                        "row_id": f"sim{s}_{famname}_{sp:g}",
+                        "study_key": f"study{s}",
+                        "group_key": f"study{s}",
+                        "outcome": famname,
+                        "outcome_family": famname,
+                        "mode": mode,
+                        "speed_m_s": sp,
+                        "speed_backward_m_s": sp,
+                        "speed_matching": "same",
+                        "grade_pct": 0.0,
+                        "n": n_per_study,
+                        "design": "within",
+                        "yi": y,
+                        "vi": vf + vb - 2 * 0.5 * np.sqrt(vf * vb),
+                        "pct_change": 100 * np.expm1(y),
+                        "v_forward": vf,
+                        "v_backward": vb,
+                        "dispersion_imputed": False,
+                        "synthetic": True,
+                    }
+                )
+    truth = {
+        "alpha": alpha,
+        "b_speed": b_speed,
+        "tau_study": tau_study,
+        "tau_cond": tau_cond,
+        "r": r,
+    }
+    return pd.DataFrame(rows), truth
+
+
+# ----------------------------------------------------------------------------------------------
+# Prior draws (prior predictive checks and SBC share them)
+# ----------------------------------------------------------------------------------------------
+
+
+def draw_prior(design: MetaDesign, priors: Priors | None = None, rng=None, *, robust=False) -> dict:
+    """One draw of every parameter and of ``y`` from the model's prior (numpy mirror of
+    :func:`build_model`; SBC checks that the two agree)."""
+    priors = priors or Priors()
+    rng = np.random.default_rng(rng)
+    F, C = len(design.families), len(design.clusters)
+    p = {
+        "alpha": rng.normal(0.0, priors.alpha_sd, F),
+        "b_speed": rng.normal(0.0, priors.speed_sd, F),
+        "b_mode": rng.normal(0.0, priors.mode_sd, F),
+        "b_match": rng.normal(0.0, priors.match_sd, (F, 2)),
+        "tau_study": np.abs(rng.normal(0.0, priors.tau_study_sd, F)),
+        "tau_cond": np.abs(rng.normal(0.0, priors.tau_cond_sd, F)),
+        "r": rng.beta(priors.r_a, priors.r_b),
+    }
+    if robust:
+        p["nu"] = rng.gamma(2.0, 1.0 / 0.1)
+        p["z_study"] = rng.standard_t(p["nu"], C)
+    else:
+        p["z_study"] = rng.standard_normal(C)
+    theta, sd = _theta_sd(design, p)
+    p["y"] = theta + sd * rng.standard_normal(design.n_rows)
+    return p
+
+
+def _theta_sd(design: MetaDesign, p: dict):
+    """Row means and SDs for parameter values ``p`` (arrays with a leading draw axis allowed)."""
+    d = design.data()
+    fam, clu, X = d["family_idx"], d["cluster_idx"], d["X_row"]
+    alpha = np.asarray(p["alpha"])
+    coef = np.stack(
+        [
+            alpha,
+            np.asarray(p["b_speed"]),
+            np.asarray(p["b_mode"]),
+            np.asarray(p["b_match"])[..., 0],
+            np.asarray(p["b_match"])[..., 1],
+        ],
+        axis=-1,
+    )  # (..., F, 5)
+    theta = np.sum(coef[..., fam, :] * X, axis=-1)
+    tau_s = np.asarray(p["tau_study"])[..., fam]
+    theta = theta + tau_s * np.asarray(p["z_study"])[..., clu]
+    r = np.asarray(p["r"])[..., None]
+    v_pair = d["v_forward"] + d["v_backward"] - 2.0 * r * np.sqrt(d["v_forward"] * d["v_backward"])
+    v = d["paired"] * v_pair + (1.0 - d["paired"]) * d["v_fixed"]
+    sd = np.sqrt(np.maximum(v, 1e-12) + d["use_cond"] * np.asarray(p["tau_cond"])[..., fam] ** 2)
+    return theta, sd
+
+
+def prior_predictive_summary(
+    design, priors: Priors | None = None, *, draws=2000, seed
+) -> pd.DataFrame:
+    """What the priors imply, on the ln-ratio and % scales.
+
+    For each family: quantiles of the mean effect at the family's mean speed (``alpha``) and of
+    the observed ln ratios ``y`` (all rows of the family pooled), plus the prior probability of
+    an implausible |effect| > 100 %.
+    """
+    design = design if isinstance(design, MetaDesign) else MetaDesign.from_frame(design)
+    rng = np.random.default_rng(seed)
+    sims = [draw_prior(design, priors, rng) for _ in range(int(draws))]
+    alpha = np.array([s["alpha"] for s in sims])
+    y = np.array([s["y"] for s in sims])
+    qs = [0.025, 0.25, 0.5, 0.75, 0.975]
+    rows = []
+    for j, famname in enumerate(design.families):
+        rows_f = design.family_idx == j
+        for quantity, vals in (("mean effect", alpha[:, j]), ("observed y", y[:, rows_f].ravel())):
+            for scale, v in (("ln ratio", vals), ("%", to_percent(vals))):
+                q = np.quantile(v, qs)
+                rows.append(
+                    {
+                        "family": famname,
+                        "quantity": quantity,
+                        "scale": scale,
+                        **{
+                            f"q{int(100 * x * 10) / 10:g}": val
+                            for x, val in zip(qs, q, strict=True)
+                        },
+                        "p_abs_pct_gt_100": float(np.mean(np.abs(to_percent(vals)) > 100)),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# Model checking
+# ----------------------------------------------------------------------------------------------
+
+
+def _posterior_params(result: MetaResult) -> dict:
+    names = ["alpha", "b_speed", "b_mode", "b_match", "tau_study", "tau_cond", "r", "z_study"]
+    return {n: result.draws(n) for n in names}
+
+
+def posterior_predictive_check(
+    result: MetaResult, *, seed, max_draws=1000
+) -> tuple[pd.DataFrame, dict]:
+    """Posterior predictive check of every row.
+
+    Returns a per-row table (observed y, predictive median and 95 % interval, the predictive
+    p-value P(y_rep <= y)) and a summary: the share of rows inside their 95 % predictive
+    interval (expected about 0.95) and Bayesian p-values of the SD and range of y.
+    """
+    rng = np.random.default_rng(seed)
+    p = _posterior_params(result)
+    n = p["alpha"].shape[0]
+    take = rng.choice(n, size=min(n, int(max_draws)), replace=False)
+    p = {k: v[take] for k, v in p.items()}
+    theta, sd = _theta_sd(result.design, p)
+    yrep = theta + sd * rng.standard_normal(theta.shape)
+    y = result.design.y
+    mask = result.design.mask > 0
+    lo, med, hi = np.quantile(yrep, [0.025, 0.5, 0.975], axis=0)
+    ppp = np.mean(yrep <= y, axis=0)
+    rows = pd.DataFrame(
+        {
+            "row_id": result.design.frame["row_id"].to_numpy(),
+            "family": np.asarray(result.design.families)[result.design.family_idx],
+            "y": y,
+            "yrep_median": med,
+            "yrep_2.5%": lo,
+            "yrep_97.5%": hi,
+            "p_value": ppp,
+            "inside_95": (y >= lo) & (y <= hi),
+        }
+    )
+    ym, yr = y[mask], yrep[:, mask]
+    summary = {
+        "n_rows": int(mask.sum()),
+        "share_inside_95": float(rows["inside_95"][mask].mean()),
+        "p_sd": float(np.mean(yr.std(axis=1) >= ym.std())),
+        "p_range": float(np.mean(np.ptp(yr, axis=1) >= np.ptp(ym))),
+        "n_extreme_rows": int(np.sum((ppp[mask] < 0.01) | (ppp[mask] > 0.99))),
+    }
+    return rows, summary
+
+
+def _family_effect_summary(result: MetaResult) -> dict:
+    out = {}
+    for famname in result.design.families:
+        e = to_percent(result.effect_draws(famname))
+        out[famname] = (float(np.median(e)), *np.quantile(e, [0.025, 0.975]))
+    return out
+
+
+def leave_one_study_out(result: MetaResult, *, draws=500, tune=500, chains=2, seed) -> pd.DataFrame:
+    """Refit without each study (all its rows masked out) and report the change of every
+    family's mean effect [%] (same compiled model; nutpie only)."""
+    design = result.design
+    full = _family_effect_summary(result)
+    keys = design.frame["group_key"].astype(str).to_numpy()
+    out = []
+    for i, key in enumerate(dict.fromkeys(keys)):
+        masked = replace(design, mask=np.where(keys == key, 0.0, design.mask))
+        families_hit = set(np.asarray(design.families)[design.family_idx[keys == key]])
+        res = fit(
+            masked,
+            priors=result.priors,
+            robust=result.robust,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=int(seed) + i,
+            gate="off",
+        )
+        loo = _family_effect_summary(res)
+        for famname in sorted(families_hit):
+            # a family left with no rows only shows its prior: report it as such
+            left = int(np.sum(masked.mask[design.family_idx == design.families.index(famname)]))
+            out.append(
+                {
+                    "left_out": key,
+                    "family": famname,
+                    "rows_left": left,
+                    "median_pct_full": full[famname][0],
+                    "median_pct_without": loo[famname][0] if left else np.nan,
+                    "shift_pct_points": (loo[famname][0] - full[famname][0]) if left else np.nan,
+                    "ci_low_without": loo[famname][1] if left else np.nan,
+                    "ci_high_without": loo[famname][2] if left else np.nan,
+                    "converged": res.converged,
+                }
+            )
+    return pd.DataFrame(out)
+
+
+SENSITIVITY_VARIANTS = {
+    "default": Priors(),
+    "r ~ Beta(2, 5)": replace(Priors(), r_a=2.0, r_b=5.0),
+    "r ~ Beta(2, 2)": replace(Priors(), r_a=2.0, r_b=2.0),
+    "r ~ Beta(8, 2)": replace(Priors(), r_a=8.0, r_b=2.0),
+    "prior scales x0.5": Priors().scaled(0.5),
+    "prior scales x2": Priors().scaled(2.0),
+    "flat-ish": Priors.flat(),
+}
+
+
+def sensitivity(
+    effects, *, variants=None, draws=500, tune=500, chains=2, seed, robust_variant=False
+) -> pd.DataFrame:
+    """Refit under other priors (r prior, prior scales, flat-ish) and report every family's mean
+    effect [%] per variant. ``robust_variant`` adds a Student-t fit (a second compile)."""
+    design = effects if isinstance(effects, MetaDesign) else MetaDesign.from_frame(effects)
+    variants = dict(variants or SENSITIVITY_VARIANTS)
+    runs = [(name, pri, False) for name, pri in variants.items()]
+    if robust_variant:
+        runs.append(("Student-t study effects", Priors(), True))
+    out = []
+    for i, (name, pri, robust) in enumerate(runs):
+        res = fit(
+            design,
+            priors=pri,
+            robust=robust,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=int(seed) + i,
+            gate="off",
+        )
+        r = res.draws("r")
+        for famname, (med, lo, hi) in _family_effect_summary(res).items():
+            out.append(
+                {
+                    "variant": name,
+                    "family": famname,
+                    "median_pct": med,
+                    "ci_low_pct": lo,
+                    "ci_high_pct": hi,
+                    "r_median": float(np.median(r)),
+                    "converged": res.converged,
+                }
+            )
+    return pd.DataFrame(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# Simulation-based calibration
+# ----------------------------------------------------------------------------------------------
+
+SBC_PARAMS = ("alpha", "b_speed", "tau_study", "tau_cond", "r")
+
+
+def sbc_design() -> MetaDesign:
+    """The fixed design of the SBC study: 10 synthetic studies x 2 speeds, one family, paired."""
+    df, _ = simulate_effect_sizes(0, n_studies=10, speeds_m_s=(2.5, 3.5), families=("energy",))
+    return MetaDesign.from_frame(df)
+
+
+def run_sbc_replicate(seed, *, draws=100, tune=200, chains=2, thin=2, priors=None) -> dict:
+    """One SBC replicate: draw parameters and data from the prior, fit, rank the truth.
+
+    Independent of every other replicate (its own seed, a per-process compiled model), so many
+    replicates can run as separate tasks. Returns the ranks (0..L with L = chains*draws/thin)
+    of each parameter in ``SBC_PARAMS`` and the fit's diagnostics.
+    """
+    priors = priors or Priors()
+    design = sbc_design()
+    rng = np.random.default_rng([int(seed), 20240])
+    truth = draw_prior(design, priors, rng)
+    sim = replace(design, y=truth["y"])
+    res = fit(sim, priors=priors, draws=draws, tune=tune, chains=chains, seed=int(seed), gate="off")
+    out = {"seed": int(seed)}
+    for name in SBC_PARAMS:
+        post = res.draws(name)[::thin]
+        t = np.asarray(truth[name]).ravel()[0]
+        post = post.reshape(post.shape[0], -1)[:, 0]
+        out[f"rank_{name}"] = int(np.sum(post < t))
+        out[f"true_{name}"] = float(t)
+    out["n_ranks"] = int(post.shape[0])
+    d = res.diagnostics
+    out.update(max_rhat=d.max_rhat, min_ess_bulk=d.min_ess_bulk, divergences=d.n_divergences)
+    return out
+
+
+def sbc_uniformity(ranks: pd.DataFrame, *, n_bins=None) -> pd.DataFrame:
+    """Chi-square test of rank uniformity per parameter (Talts et al. [4]_).
+
+    ``ranks`` has ``rank_<param>`` columns and ``n_ranks`` (L); ranks take L + 1 values, binned
+    into ``n_bins`` equal-width bins (default: about 5 replicates per bin, at most 20).
+    """
+    L = int(ranks["n_ranks"].iloc[0])
+    n = len(ranks)
+    n_bins = n_bins or int(np.clip(n // 5, 2, 20))
+    rows = []
+    for col in [c for c in ranks.columns if c.startswith("rank_")]:
+        u = (ranks[col].to_numpy() + 0.5) / (L + 1)
+        counts = np.histogram(u, bins=n_bins, range=(0, 1))[0]
+        chi2, p = stats.chisquare(counts)
+        ks = stats.kstest(u, "uniform")
+        rows.append(
+            {
+                "parameter": col.removeprefix("rank_"),
+                "n": n,
+                "bins": n_bins,
+                "chi2": float(chi2),
+                "p_chi2": float(p),
+                "p_ks": float(ks.pvalue),
+                "mean_u": float(u.mean()),
+            }
+        )
+    return pd.DataFrame(rows)

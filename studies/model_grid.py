@@ -122,6 +122,7 @@ def main() -> None:
     walk_speed = float(WALK_SPEEDS[np.argmin(np.abs(WALK_SPEEDS - walk_ref))])
     values = {
         "n_draws": N_DRAWS,
+        "interval_pct": round(100 * (QUANTILES[2] - QUANTILES[0])),
         "masses_kg": MASSES_KG,
         "run_speed_min": float(RUN_SPEEDS[0]),
         "run_speed_max": float(RUN_SPEEDS[-1]),
@@ -146,6 +147,9 @@ def main() -> None:
                 _pick(table, "run", "net_rate_w_kg", "ratio", RUN_SPEEDS[-1])
             ),
             "fwd_net_kcal_kg_km": float(net_km) / REF_MASS,
+            "n_models": int(
+                np.isfinite(at_ref["net_kcal_km"].sel(mass=REF_MASS).median("draw")).sum()
+            ),
             "models_net_kcal_km_min": float(
                 at_ref["net_kcal_km"].sel(mass=REF_MASS).median("draw").min()
             ),

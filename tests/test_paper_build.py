@@ -211,6 +211,7 @@ def test_manuscript_types_no_number_by_hand():
         line = re.sub(r"@[A-Za-z0-9_:-]+|<[A-Za-z0-9_:-]+>", "", line)  # citations, labels
         line = re.sub(r"\"[^\"]*\"", "", line)  # strings (paths, keys)
         line = re.sub(r"\b\d+(\.\d+)?(cm|pt|em|in|mm|fr)\b", "", line)  # lengths
+        line = re.sub(r"(width|height): *\d+%", "", line)  # relative sizes
         if re.search(r"\d", line) and not line.lstrip().startswith("#"):
             offenders.append(f"{lineno}: {line.strip()}")
     assert not offenders, "numbers typed into the manuscript:\n" + "\n".join(offenders)

@@ -340,6 +340,7 @@ def evaluate_chunked(
     out=None,
     scheduler=None,
     coord_attrs: Mapping[str, Mapping] | None = None,
+    probe=None,
 ):
     """Evaluate ``func`` over the Cartesian grid ``coords`` block by block, lazily.
 
@@ -368,11 +369,16 @@ def evaluate_chunked(
         ``*.zarr`` (a directory store) or ``*.nc`` (NetCDF4 via h5netcdf). Written atomically:
         the store appears whole or not at all. When omitted, the lazy Dataset is returned.
     scheduler : str or distributed.Client, optional
-        ``None`` or ``"threads"``: dask's threaded scheduler in this process; ``"synchronous"``;
+        ``None``: the cluster at ``RETROSIM_SCHEDULER`` if set, else as ``"threads"``;
+        ``"threads"``: dask's threaded scheduler in this process; ``"synchronous"``;
         ``"distributed"``: :func:`get_client` default; a ``tcp://`` address or a Client.
     coord_attrs : mapping, optional
         Attributes (``units``, ``long_name``) for grid coordinates; by default those of the
         coordinates returned by ``func``.
+    probe : xarray.Dataset, optional
+        ``func`` already evaluated on a sub-grid with, along every dimension, at least two
+        values or all of them; it tells which dimensions each variable has. Default: ``func``
+        on the first two values of every dimension.
 
     Returns
     -------
@@ -399,7 +405,8 @@ def evaluate_chunked(
     dims = list(coords)
 
     # Probe a 2-point-per-dimension corner to learn variables, dimensions, dtypes, attributes.
-    probe = func({d: v[:2] for d, v in coords.items()})
+    if probe is None:
+        probe = func({d: v[:2] for d, v in coords.items()})
     layout = {
         n: tuple(d for d in v.dims if not (d in sizes and v.sizes[d] == 1 and sizes[d] > 1))
         for n, v in probe.data_vars.items()
@@ -457,6 +464,8 @@ def _dask_scheduler(scheduler):
     """Configure dask for ``scheduler`` (see :func:`evaluate_chunked`)."""
     import dask
 
+    if scheduler is None and os.environ.get(SCHEDULER_ENV):
+        scheduler = "distributed"  # get_client reads the address from the environment
     if scheduler in (None, "threads", "synchronous", "processes"):
         with dask.config.set(scheduler=scheduler or "threads"):
             yield
@@ -464,16 +473,6 @@ def _dask_scheduler(scheduler):
     with using_client(None if scheduler == "distributed" else scheduler) as client:
         with dask.config.set(scheduler=client.get):
             yield
-
-
-def netcdf_engine() -> str:
-    """``"h5netcdf"`` (NetCDF4) when h5py is installed, else ``"scipy"`` (NetCDF3, no compression).
-
-    The pinned environment ships h5netcdf but not h5py, which h5netcdf needs to write.
-    """
-    import importlib.util
-
-    return "h5netcdf" if importlib.util.find_spec("h5py") else "scipy"
 
 
 def _write(ds, path: Path, scheduler) -> Path:
@@ -488,7 +487,7 @@ def _write(ds, path: Path, scheduler) -> Path:
     with _dask_scheduler(scheduler):
         if suffix == ".nc":
             with atomic_path(path) as tmp:
-                ds.to_netcdf(tmp, engine=netcdf_engine(), compute=True)
+                ds.to_netcdf(tmp, engine="h5netcdf", compute=True)
         else:
             tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
             try:
@@ -533,6 +532,29 @@ def _chain_block(coords, chain, params, rng_state, variables):
         seed=_generator(rng_state),
     )
     return ds[list(variables)] if variables else ds
+
+
+def parse_chunks(text, option: str = "chunks") -> dict | None:
+    """Parse ``"speed=10,mass=50"`` into ``{"speed": 10, "mass": 50}``; ``"auto"`` -> None."""
+    text = "" if text is None else str(text).strip()
+    if text in ("", "auto"):
+        return None
+    chunks = {}
+    for part in text.split(","):
+        name, _, size = part.partition("=")
+        name = name.strip()
+        try:
+            n = int(size)
+        except ValueError:
+            n = 0
+        if name not in SPLITTABLE or n < 1:
+            raise InputError(
+                f"expected 'auto' or dim=size pairs such as speed=10,mass=50 with dim one of "
+                f"{', '.join(SPLITTABLE)} and size >= 1, got {part.strip()!r}",
+                argument=option,
+            )
+        chunks[name] = n
+    return chunks
 
 
 def auto_chunks(sizes: Mapping[str, int], block_points: int = BLOCK_POINTS) -> dict:
@@ -588,7 +610,8 @@ def simulate_chunked(
     out : str or Path, optional
         ``*.zarr`` or ``*.nc`` to stream to; else the lazy Dataset is returned.
     scheduler : optional
-        See :func:`evaluate_chunked` (default: threads in this process).
+        See :func:`evaluate_chunked` (default: ``RETROSIM_SCHEDULER`` if set, else threads in
+        this process).
 
     Returns
     -------
@@ -623,11 +646,15 @@ def simulate_chunked(
     rng = np.random.default_rng(seed)
     params = chain.parameters(n_draws, rng)
     state = rng.bit_generator.state
-    # Validate every coordinate with the chain's own checks (cheap: one draw, two passes),
-    # and take the grid-wide attributes (validity warnings) from the full speed range.
-    one = {k: (v[:1] if np.ndim(v) == 1 else v) for k, v in params.items()}
-    full_speed = _chain_block({**coords, "mass": coords["mass"][:2]}, chain, one, state, ())
-    _chain_block({**coords, "speed": coords["speed"][:2]}, chain, one, state, ())
+    # Validate every coordinate with the chain's own checks (two draws: cheap), and use the
+    # full-speed pass as the structure probe and for the grid-wide attributes (validity
+    # warnings depend on speed and mode). A second pass checks the masses when they are many.
+    two = {k: (v[:2] if np.ndim(v) == 1 else v) for k, v in params.items()}
+    probe_coords = {**coords, "draw": coords["draw"][:2]}
+    if len(coords["mass"]) > 2 and len(coords["speed"]) * len(coords["mass"]) > 10_000:
+        _chain_block({**probe_coords, "speed": coords["speed"][:2]}, chain, two, state, ())
+        probe_coords["mass"] = coords["mass"][:2]
+    full_speed = _chain_block(probe_coords, chain, two, state, ())
     if variables:
         missing = sorted(set(variables) - set(full_speed.data_vars))
         if missing:
@@ -645,9 +672,20 @@ def simulate_chunked(
         reduce=reduce,
         statistics=statistics,
         coord_attrs={d: dict(units=u, long_name=n) for d, (u, n) in COORD_ATTRS.items()},
+        probe=full_speed[list(variables)] if variables else full_speed,
     )
     lazy.attrs.update({k: v for k, v in full_speed.attrs.items() if not k.startswith("chunked")})
     lazy.attrs.update(n_draws=n_draws, seed=str(seed))
     if out is None:
         return lazy
     return _write(lazy, Path(out), scheduler)
+
+
+def open_output(path):
+    """Open a store written by :func:`evaluate_chunked` lazily (``.zarr`` or ``.nc``)."""
+    import xarray as xr
+
+    path = Path(path)
+    if path.suffix.lower() == ".zarr":
+        return xr.open_zarr(path)
+    return xr.open_dataset(path, engine="h5netcdf", chunks={})

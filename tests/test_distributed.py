@@ -159,3 +159,17 @@ def test_local_cluster_fits_equal_serial_fits():
         np.testing.assert_array_equal(mu_p, mu_s)  # identical draws for identical seeds
         # and a sane posterior: mean ybar * n / (n + 1/100), sd 1/sqrt(n) (conjugate normal)
         assert abs(mu_s.mean() - ybar * n / (n + 0.01)) < 4 / np.sqrt(n) / np.sqrt(100)
+
+
+def test_cli_simulate_chunked_equals_in_memory(tmp_path, capsys):
+    from retrosim.cli import main
+
+    common = ["simulate", "--speed", "2:3:0.5", "--mass", "60,80", "--draws", "20",
+              "--uncalibrated", "--seed", "4"]  # fmt: skip
+    assert main([*common, "--out", str(tmp_path / "mem.nc")]) == 0
+    assert main([*common, "--chunks", "speed=1", "--out", str(tmp_path / "dask.zarr")]) == 0
+    assert "backward" in capsys.readouterr().out
+    with xr.open_dataset(tmp_path / "mem.nc") as mem, xr.open_zarr(tmp_path / "dask.zarr") as lazy:
+        xr.testing.assert_allclose(lazy.load(), mem.load())
+    assert main([*common, "--chunks", "draw=5", "--out", str(tmp_path / "x.nc")]) == 2
+    assert "--chunks" in capsys.readouterr().err

@@ -236,9 +236,9 @@ class RetroChain:
         coords = {"speed": speed, "mass": mass, "direction": direction, "mode": mode,
                   "grade": grade, "draw": np.arange(n_draws), "model": list(self.models)}  # fmt: skip
         sizes = {d: len(coords[d]) for d in coords}
-        ds = xr.Dataset(coords=coords)
-        for d, (units, long_name) in COORD_ATTRS.items():
-            ds[d].attrs.update(units=units, long_name=long_name)
+        # Collect every variable first and build the Dataset once: adding them one by one
+        # re-aligns the whole Dataset each time (that cost more than evaluating the models).
+        variables = {}
 
         def add(name, arr, dims, units, long_name, **attrs):
             arr = np.asarray(arr)
@@ -247,8 +247,8 @@ class RetroChain:
                 arr = np.broadcast_to(arr, tuple(sizes[d] for d in dims)).copy()
             else:
                 arr = arr.reshape([arr.shape[k] for k in keep])
-            ds[name] = xr.DataArray(arr, dims=[dims[k] for k in keep])
-            ds[name].attrs.update(units=units, long_name=long_name, **attrs)
+            variables[name] = xr.Variable([dims[k] for k in keep], arr,
+                                          {"units": units, "long_name": long_name, **attrs})  # fmt: skip
 
         for name, arr in gait_out.items():
             units, long_name = ga.GAIT_OUTPUTS[name]
@@ -258,7 +258,10 @@ class RetroChain:
             add(name, arr, ("model", *DIMS), units, long_name)
         warnings = self._warnings(speed, mode)
         if self.knee:
-            self._add_knee(ds, gait_out, speed, mass, direction, mode, n_draws, rng, add)
+            self._add_knee(gait_out, speed, mass, direction, mode, n_draws, rng, add)
+        ds = xr.Dataset(variables, coords=coords)
+        for d, (units, long_name) in COORD_ATTRS.items():
+            ds[d].attrs.update(units=units, long_name=long_name)
         ds.attrs.update(
             title="retrosim gait and energetics grid",
             calibrated=int(self.calibrated),
@@ -284,7 +287,7 @@ class RetroChain:
             out.append(f"walk: speeds above sqrt(g L) = {np.sqrt(G * leg):.2f} m/s are NaN")
         return out
 
-    def _add_knee(self, ds, gait_out, speed, mass, direction, mode, n_draws, rng, add):
+    def _add_knee(self, gait_out, speed, mass, direction, mode, n_draws, rng, add):
         try:
             from . import knee
         except ImportError:  # knee model not available yet

@@ -64,7 +64,16 @@ HEARTBEAT_S = 30.0
 DEFAULT_TIMEOUT_S = 1800.0
 
 #: Study scripts owned by other parts of the project, run with the settings the paper needs.
-FOREIGN: dict[str, dict] = {}
+FOREIGN: dict[str, dict] = {
+    "make_synthetic_trials": {
+        "script": "studies/make_synthetic_trials.py",
+        "inputs": ["retrosim.energetics"],
+        "outputs": [
+            "data/examples/synthetic_trials.csv",
+            "data/examples/synthetic_trials_truth.json",
+        ],
+    },
+}
 
 
 @dataclasses.dataclass

@@ -24,6 +24,7 @@ import logging
 
 import numpy as np
 
+from . import _kernels
 from . import energetics as en
 from . import gait as ga
 from ._checks import check_choice, check_range
@@ -91,61 +92,80 @@ def evaluate(speed_m_s, mass_kg, direction, mode, grade, params, *, models=en.MO
     back = dirs == "backward"
     leg = p["leg_length_default_m"] if leg_length_m is None else leg_length_m
 
+    # Everything is computed per kg on the reduced grid (no mass axis; at most two gait
+    # models, not a loop over conditions); body mass enters once per output, at the end.
     gait_parts, energy_parts = [], []
-    for md in mode:  # at most two gait models, not a loop over conditions
-        if md == "run":
-            g = ga.spring_mass_running(v, 1.0, leg, dirs, params=p, _check=False)
-            # backward/forward net ratio (t_cF / t_cB) x muscle-volume ratio [Wright 2001]
-            tcf = ga._forward_contact_time(v, p)
-            ratio = np.where(back, tcf / g["contact_time_s"] * p["muscle_volume_ratio"], 1.0)
-            possible = np.ones_like(v, dtype=bool)
-        else:
-            g = ga.inverted_pendulum_walking(v, 1.0, leg, dirs, params=p, _check=False)
-            ratio = np.where(back, en.walking_direction_ratio(v, p), 1.0)
-            possible = v**2 <= G * leg
-        # mass-specific gait outputs were computed at 1 kg: scale forces and stiffnesses
-        g = {k: (np.asarray(val) * m if k in _GAIT_MASS else np.asarray(val)) for k, val in
-             g.items()}  # fmt: skip
+    for md in mode:
+        g, nets = _mode_per_kg(md, v, i, dirs, back, leg, p, models, rer)
         gait_parts.append(g)
-        per_model = []
-        for model in models:
-            if model not in MODE_MODELS[md]:
-                per_model.append(None)
-                continue
-            if model == "kram_taylor":
-                # mechanistic: backward uses the backward contact time and muscle volume
-                tc = g["contact_time_s"]
-                vol = np.where(back, p["muscle_volume_ratio"], 1.0)
-                net = en._kram_taylor(tc, v, vol, en.kram_taylor_coefficient(rer), p)
-                net = np.where(i == 0.0, net, np.nan)
-            else:
-                net = en.forward_net_rate(model, v, md, i, params=p, rer=rer) * ratio
-            per_model.append(np.where(possible, net, np.nan))
-        energy_parts.append(per_model)
+        energy_parts.append(nets)
 
-    mode_axis = DIMS.index("mode")
     gait_out = {}
     for key in ga.GAIT_OUTPUTS:
-        arrs = [np.asarray(g[key], float) for g in gait_parts]
-        shape = np.broadcast_shapes(*(a.shape for a in arrs))
-        gait_out[key] = np.concatenate([np.broadcast_to(a, shape) for a in arrs], axis=mode_axis)
+        per_kg = _stack_modes([g[key] for g in gait_parts])
+        gait_out[key] = _kernels.multiply(per_kg, m) if key in _GAIT_MASS else per_kg
 
-    # net rate per (model, mode): broadcast to a common per-kg shape, NaN where N/A
-    nets = []
-    for per_model in energy_parts:
-        known = [a for a in per_model if a is not None]
-        shape = np.broadcast_shapes(*(a.shape for a in known))
-        nets.append([np.broadcast_to(a, shape) if a is not None else np.full(shape, np.nan)
-                     for a in per_model])  # fmt: skip
-    shape = np.broadcast_shapes(*(a.shape for row in nets for a in row))
-    net = np.stack(
-        [
-            np.concatenate([np.broadcast_to(row[k], shape) for row in nets], axis=mode_axis)
-            for k in range(len(models))
-        ]
-    )
+    # net rate [W/kg] per (model, mode): NaN where a model does not apply to a mode
+    known = [a.shape for nets in energy_parts for a in nets if a is not None]
+    shape = _with_modes(np.broadcast_shapes(*known), len(mode))
+    net = np.full((len(models), *shape), np.nan)
+    for j, nets in enumerate(energy_parts):
+        for k, a in enumerate(nets):
+            if a is not None:
+                net[(k, *_mode_slice(j))] = a
     energy_out = en.energy_outputs(net, v[None], m[None], rer)
     return gait_out, energy_out
+
+
+_MODE_AXIS = DIMS.index("mode")
+
+
+def _mode_slice(j):
+    return (slice(None),) * _MODE_AXIS + (slice(j, j + 1),)
+
+
+def _with_modes(shape, n_modes):
+    shape = list(shape)
+    shape[_MODE_AXIS] = n_modes
+    return tuple(shape)
+
+
+def _stack_modes(arrs):
+    """Concatenate per-mode arrays (mode axis of length 1) along the mode axis."""
+    arrs = [np.asarray(a, float) for a in arrs]
+    shape = np.broadcast_shapes(*(a.shape for a in arrs))
+    out = np.empty(_with_modes(shape, len(arrs)))
+    for j, a in enumerate(arrs):
+        out[_mode_slice(j)] = a
+    return out
+
+
+def _mode_per_kg(md, v, i, dirs, back, leg, p, models, rer):
+    """Gait outputs at 1 kg and the net rate of each model [W/kg] (None: N/A) for one mode."""
+    if md == "run":
+        g = ga.spring_mass_running(v, 1.0, leg, dirs, params=p, _check=False)
+        # backward/forward net ratio (t_cF / t_cB) x muscle-volume ratio [Wright 2001]
+        tcf = ga._forward_contact_time(v, p)
+        ratio = np.where(back, tcf / g["contact_time_s"] * p["muscle_volume_ratio"], 1.0)
+        possible = None  # every speed can be run
+    else:
+        g = ga.inverted_pendulum_walking(v, 1.0, leg, dirs, params=p, _check=False)
+        ratio = np.where(back, en.walking_direction_ratio(v, p), 1.0)
+        possible = v**2 <= G * leg
+    nets = []
+    for model in models:
+        if model not in MODE_MODELS[md]:
+            nets.append(None)
+            continue
+        if model == "kram_taylor":
+            # mechanistic: backward uses the backward contact time and muscle volume
+            vol = np.where(back, p["muscle_volume_ratio"], 1.0)
+            net = en._kram_taylor(g["contact_time_s"], v, vol, en.kram_taylor_coefficient(rer), p)
+            net = np.where(i == 0.0, net, np.nan)
+        else:
+            net = en.forward_net_rate(model, v, md, i, params=p, rer=rer) * ratio
+        nets.append(net if possible is None else np.where(possible, net, np.nan))
+    return g, nets
 
 
 class RetroChain:

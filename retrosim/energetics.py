@@ -50,6 +50,7 @@ import functools
 
 import numpy as np
 
+from . import _kernels
 from . import gait as _gait
 from ._checks import check_choice, check_range
 from .errors import InputError
@@ -274,18 +275,20 @@ def energy_outputs(net_rate_w_kg, speed_m_s, mass_kg, rer=DEFAULT_RER):
     to_vo2 = 60.0 * 1000.0 / (kcal_per_litre_o2(rer) * J_PER_KCAL)
     gross_cost = gross / v
     net_cost = net / v
-    # per-kg quantities first (small arrays), then one multiplication by mass each
+    # per-kg quantities first (small arrays), then one multiplication by mass each (the
+    # large outputs; split over threads, bitwise equal to ``a * m``)
+    mul = _kernels.multiply
     return {
         "net_rate_w_kg": net,
         "gross_rate_w_kg": gross,
-        "gross_rate_w": gross * m,
+        "gross_rate_w": mul(gross, m),
         "vo2_gross_ml_kg_min": gross * to_vo2,
         "vo2_net_ml_kg_min": net * to_vo2,
         "net_cost_j_kg_m": net_cost,
         "gross_cost_j_kg_m": gross_cost,
-        "gross_kcal_min": (gross * (60.0 / J_PER_KCAL)) * m,
-        "gross_kcal_km": (gross_cost * (1000.0 / J_PER_KCAL)) * m,
-        "net_kcal_km": (net_cost * (1000.0 / J_PER_KCAL)) * m,
+        "gross_kcal_min": mul(gross * (60.0 / J_PER_KCAL), m),
+        "gross_kcal_km": mul(gross_cost * (1000.0 / J_PER_KCAL), m),
+        "net_kcal_km": mul(net_cost * (1000.0 / J_PER_KCAL), m),
     }
 
 

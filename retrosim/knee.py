@@ -58,6 +58,7 @@ import logging
 
 import numpy as np
 
+from . import _kernels
 from ._checks import check_choice, check_range
 from .errors import InputError
 from .paths import DATA_DIR
@@ -573,15 +574,18 @@ def from_gait(
     contacts = 500.0 / np.asarray(gait["step_length_m"], dtype=float)  # one knee, per km
     half_sine = (2.0 / np.pi) * t_c  # integral of a half-sine of unit peak over t_c [s]
 
-    moment = peak_n * lever_run
-    f_pfj = moment * gain
-    f_pfj_bw = f_pfj * inv_weight
-    stress = moment * gain_area
-    pfj_impulse = f_pfj * half_sine
+    # products that span the grid (mass axis included) are split over threads by _kernels
+    # (bitwise equal to the plain products)
+    mul = _kernels.multiply
+    moment = mul(peak_n, lever_run)
+    f_pfj = mul(moment, gain)
+    f_pfj_bw = mul(f_pfj, inv_weight)
+    stress = mul(moment, gain_area)
+    pfj_impulse = mul(f_pfj, half_sine)
     rise_rate = (2.0 * peak_bw / t_c) * run_mask
     # vertical impulse per contact from momentum balance over one step on level ground: the
     # vertical impulse of one step equals m g x step period (one contact per step) [7]
-    vgrf_impulse = weight_n / f_step
+    vgrf_impulse = _kernels.divide(weight_n, f_step)
     # per km and leg: (m g / f) x (500 / L) = 500 m g / v, since L f = v (direction-independent)
     vgrf_impulse_km = weight_n * (500.0 / np.asarray(speed_m_s, dtype=float))
 
@@ -608,7 +612,7 @@ def from_gait(
             "PFJ contact area, Besier et al. 2005 male means x 1.24 weight-bearing",
         ),
         "knee_extensor_moment_nm": (moment, "N m", "peak knee extensor moment per contact"),
-        "quadriceps_force_n": (moment * inv_ma, "N", "peak quadriceps force per contact"),
+        "quadriceps_force_n": (mul(moment, inv_ma), "N", "peak quadriceps force per contact"),
         "pfj_force_n": (f_pfj, "N", "peak patellofemoral joint compressive force per contact"),
         "pfj_force_bw": (f_pfj_bw, "BW", "peak PFJ compressive force per contact"),
         "pfj_stress_mpa": (stress, "MPa", "peak PFJ stress per contact"),
@@ -641,17 +645,17 @@ def from_gait(
         ),
         "contacts_per_km_knee": (contacts, "km-1", "foot contacts per km for one knee (steps / 2)"),
         "pfj_force_per_km_bw": (
-            f_pfj_bw * contacts,
+            mul(f_pfj_bw, contacts),
             "BW km-1",
             "cumulative peak PFJ force per km, one knee (peak per contact x contacts per km)",
         ),
         "pfj_stress_per_km_mpa": (
-            stress * contacts,
+            mul(stress, contacts),
             "MPa km-1",
             "cumulative peak PFJ stress per km, one knee (Willson et al. 2014 accounting)",
         ),
         "pfj_impulse_per_km_ns": (
-            pfj_impulse * contacts,
+            mul(pfj_impulse, contacts),
             "N s km-1",
             "PFJ impulse per km, one knee",
         ),

@@ -11,9 +11,9 @@ where the reference has NaN) on small random grids, with and without the knee mo
 import numpy as np
 import pytest
 
+from retrosim import _kernels, knee
 from retrosim import energetics as en
 from retrosim import gait as ga
-from retrosim import knee
 from retrosim.chain import DIMS, MODE_MODELS, RetroChain, _axis, evaluate
 from retrosim.units import G
 
@@ -77,6 +77,18 @@ def _reference_evaluate(speed_m_s, mass_kg, direction, mode, grade, params, *,
     return gait_out, en.energy_outputs(net, v[None], m[None], rer)
 
 
+@pytest.fixture(params=["serial", "threads"])
+def kernels(request, monkeypatch):
+    """Run a test with the serial numpy path and with the threaded path forced on."""
+    if request.param == "serial":
+        _kernels.set_threads(1)
+    else:
+        _kernels.set_threads(2)
+        monkeypatch.setattr(_kernels, "MIN_PARALLEL_SIZE", 0)  # small grids split too
+    yield request.param
+    _kernels.set_threads(None)
+
+
 def _kept_dims(arr, dims, sizes, broadcast):
     """Dimensions the reference assembly gave a variable (length-1 axes dropped)."""
     if broadcast:
@@ -136,7 +148,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("with_knee", "mode", "models", "broadcast", "walk_ok"), CASES)
-def test_run_matches_reference(with_knee, mode, models, broadcast, walk_ok):
+def test_run_matches_reference(with_knee, mode, models, broadcast, walk_ok, kernels):
     rng = np.random.default_rng(20261121 + len(mode) + len(models) + with_knee)
     speed, mass, grade = _grid(rng, walk_ok)
     chain = RetroChain(models, calibrated=False, knee=with_knee)
@@ -163,7 +175,7 @@ def test_run_matches_reference(with_knee, mode, models, broadcast, walk_ok):
 
 
 @pytest.mark.parametrize("mode", [("run", "walk"), ("walk",), ("run",)])
-def test_evaluate_matches_reference(mode):
+def test_evaluate_matches_reference(mode, kernels):
     rng = np.random.default_rng(7)
     speed, mass, grade = _grid(rng, walk_ok=mode == ("walk",))
     params = RetroChain(calibrated=False).parameters(5, rng)
@@ -192,3 +204,24 @@ def test_evaluate_agrees_with_plain_functions():
     w = ga.inverted_pendulum_walking(speed[a], mass[b], None, "backward", params=p)
     assert gait_out["peak_vgrf_n"][a, b, d, 1, 0, k] == pytest.approx(float(w["peak_vgrf_n"]),
                                                                       rel=1e-10)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("shape_a", "shape_b"),
+    [((5, 17, 1, 2, 1), (1, 1, 7, 1, 1)), ((3, 1), (1, 9)), ((1, 1, 40), (2, 3, 1)), ((7,), ())],
+)
+@pytest.mark.parametrize("ufunc", [np.multiply, np.true_divide])
+def test_kernels_binary_is_bitwise_the_ufunc(shape_a, shape_b, ufunc, monkeypatch):
+    rng = np.random.default_rng(5)
+    a = rng.lognormal(size=shape_a)
+    b = rng.lognormal(size=shape_b)
+    a.flat[0] = np.nan
+    monkeypatch.setattr(_kernels, "MIN_PARALLEL_SIZE", 0)
+    try:
+        _kernels.set_threads(3)
+        got = _kernels.binary(ufunc, a, b)
+    finally:
+        _kernels.set_threads(None)
+    want = ufunc(a, b)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)  # exact, NaN in the same places

@@ -1,0 +1,122 @@
+"""Element-wise numpy operations on large grids, split over threads (both cores).
+
+The grid outputs that carry the body-mass axis are one broadcast product each (a per-kg
+array on the reduced grid times mass); their cost is writing memory (mostly first-touch page
+faults), which one thread does at a fraction of what two do. :func:`binary` computes
+``ufunc(a, b)`` into one output array whose outermost axis is cut into blocks handled by a
+small shared thread pool: numpy releases the GIL inside ufunc loops, so no compiled code is
+needed. Every element is produced by the same numpy ufunc on the same operands as
+``ufunc(a, b)``, so results are bitwise identical to the serial call; ``RETROSIM_THREADS=1``
+(or :func:`set_threads`) selects the plain serial numpy path, e.g. for verification.
+
+Small outputs (fewer than :data:`MIN_PARALLEL_SIZE` elements) always take the serial path.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+#: Outputs smaller than this (elements) are computed serially (thread hand-off costs more).
+MIN_PARALLEL_SIZE = 1 << 17
+
+_lock = threading.Lock()
+_state = {"threads": None, "pool": None}
+
+
+def _default_threads() -> int:
+    env = os.environ.get("RETROSIM_THREADS", "").strip()
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def threads() -> int:
+    """Number of threads :func:`binary` uses (``RETROSIM_THREADS``, else usable CPUs)."""
+    if _state["threads"] is None:
+        _state["threads"] = _default_threads()
+    return _state["threads"]
+
+
+def set_threads(n: int | None) -> None:
+    """Use ``n`` threads (1: serial numpy); ``None`` restores the default."""
+    with _lock:
+        _state["threads"] = None if n is None else max(1, int(n))
+        pool, _state["pool"] = _state["pool"], None
+    if pool is not None:
+        pool.shutdown(wait=False)
+
+
+def _pool(n):
+    with _lock:
+        pool = _state["pool"]
+        if pool is None or pool._max_workers != n:
+            if pool is not None:
+                pool.shutdown(wait=False)
+            pool = _state["pool"] = ThreadPoolExecutor(n, thread_name_prefix="retrosim")
+        return pool
+
+
+def _forget_pool_after_fork():  # a forked child has none of the parent's threads
+    _state["pool"] = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+def binary(ufunc, a, b):
+    """``ufunc(a, b)`` with broadcasting, computed block-wise on :func:`threads` threads.
+
+    Parameters
+    ----------
+    ufunc : numpy.ufunc
+        A binary ufunc, e.g. ``np.multiply``.
+    a, b : array_like
+        Operands (broadcast together as by ``ufunc(a, b)``).
+
+    Returns
+    -------
+    numpy.ndarray
+        A new C-ordered array, identical to ``ufunc(a, b)``.
+    """
+    a = np.asarray(a)
+    b = np.asarray(b)
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    n = threads()
+    size = int(np.prod(shape, dtype=np.int64))
+    if n == 1 or size < MIN_PARALLEL_SIZE or not shape:
+        return ufunc(a, b)
+    # cut the first axis long enough for 4 blocks per thread (else the longest) into blocks
+    axis = next((k for k, s in enumerate(shape) if s >= 4 * n), int(np.argmax(shape)))
+    length = shape[axis]
+    if length < 2:
+        return ufunc(a, b)
+    out = np.empty(shape, dtype=np.result_type(a, b))
+    full_a = np.broadcast_to(a, shape)
+    full_b = np.broadcast_to(b, shape)
+    edges = np.linspace(0, length, min(length, 4 * n) + 1).astype(int)
+    lead = (slice(None),) * axis
+
+    def block(k):
+        sl = (*lead, slice(edges[k], edges[k + 1]))
+        ufunc(full_a[sl], full_b[sl], out=out[sl])
+
+    list(_pool(n).map(block, range(len(edges) - 1)))
+    return out
+
+
+def multiply(a, b):
+    """``a * b`` (see :func:`binary`)."""
+    return binary(np.multiply, a, b)
+
+
+def divide(a, b):
+    """``a / b`` (see :func:`binary`)."""
+    return binary(np.true_divide, a, b)

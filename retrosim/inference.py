@@ -488,6 +488,9 @@ class MetaDesign:
         c_idx = np.array([clusters.index(c) for c in cl])
         cluster_family = np.array([families.index(c.split("|", 1)[1]) for c in clusters])
         speed = df["speed_m_s"].to_numpy(dtype=float)
+        if "speed_mid_m_s" in df.columns:  # e.g. a reported range 2.8-3.4 m/s -> its midpoint
+            speed = np.where(np.isfinite(speed), speed, df["speed_mid_m_s"].to_numpy(dtype=float))
+        df["speed_used_m_s"] = speed
         F = len(families)
         centre = np.zeros(F)
         has_speed = np.zeros(F)
@@ -663,6 +666,7 @@ def _sample(
     progress,
     var_names=GATE_VARS,
     target_accept=None,
+    adaptation="diag",
 ):
     """Sample the posterior; nutpie through the compiled-model cache, or PyMC NUTS.
 
@@ -693,6 +697,8 @@ def _sample(
 
     compiled = _compiled(design, robust).with_data(**design.data(), **priors.data())
     kwargs = {"target_accept": target_accept} if target_accept else {}
+    if adaptation != "diag":
+        kwargs["adaptation"] = adaptation
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = nutpie.sample(

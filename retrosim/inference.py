@@ -876,7 +876,7 @@ def fit(
     sampler: str = "nutpie",
     gate: str = "warn",
     progress: bool = False,
-    target_accept=None,
+    target_accept: float = 0.99,
 ) -> MetaResult:
     """Fit the Bayesian meta-regression to an effect-size table (or a :class:`MetaDesign`).
 
@@ -895,6 +895,10 @@ def fit(
     sampler : {'nutpie', 'pymc'}
     gate : {'raise', 'warn', 'off'}
         Convergence gate behaviour; the diagnostics are always kept on the result.
+    target_accept : float
+        NUTS target acceptance. 0.99 by default: families backed by one or two studies leave
+        their study effect and heterogeneity nearly unidentified, and at 0.8-0.95 the real
+        evidence gave a few divergent transitions (measured; none at 0.99).
     """
     if seed is None:
         raise InputError("a seed is required for reproducible sampling", argument="seed")

@@ -1,14 +1,32 @@
-"""Throughput of the gait + energetics grid vs a per-condition Python loop (same process).
+"""Throughput of the model grid vs a per-condition Python loop (same process, same run).
 
-A *condition-draw* is one cell (speed, mass, direction, mode, grade, draw) with every gait
-output and the energy outputs of all five energetics models. The vectorised path is
-:func:`retrosim.chain.evaluate` (what RetroChain and the Dask helper use); the baseline
-calls the same model functions once per condition-draw with scalar inputs. Peak memory is
-measured with tracemalloc at three draw counts to show linear growth.
+A *condition-draw* is one cell (speed, mass, direction, mode, grade, draw) of the full grid.
+Two workloads, each timed on 1 thread and on 2 threads (``retrosim._kernels``; the machine has
+2 cores), and each against a per-condition loop over the same public model functions with
+scalar inputs, measured in the same run:
+
+* ``energy``: :func:`retrosim.chain.evaluate`: every gait output and the energy outputs of all
+  five energetics models (what RetroChain and the Dask helper call);
+* ``chain``: ``RetroChain(knee=True).run``: the same plus every knee variable
+  (``knee.from_gait``), assembled into the xarray Dataset (parameters passed in, so no
+  calibration or sampling is timed).
+
+What is materialised (reported as ``*_materialised_bytes_per_cd``): every output that depends
+on body mass is a full array over its own dimensions including mass (energy per person: model x
+the full grid; gait forces and stiffnesses and the mass-dependent knee variables: the full
+grid). Per-kg outputs do not depend on mass and are stored without the mass axis, exactly as
+in the returned Dataset; no output is left lazy. Nothing is materialised twice for the count.
+
+Timing: each workload is repeated; ``best`` is the fastest repeat, ``median`` the typical one.
+The machine is shared with other jobs: the load average before and after is reported, and
+``cpu_s_per_call`` (process CPU time) shows the work apart from waiting for a core.
+Peak traced memory (tracemalloc) at three draw counts shows growth with the grid.
 """
 
 from __future__ import annotations
 
+import os
+import statistics
 import time
 import tracemalloc
 
@@ -33,26 +51,31 @@ def _n_cells(n_draws):
     return int(np.prod([len(v) for v in GRID.values()])) * n_draws
 
 
-def _vectorised(params, broadcast=False):
+def _args():
+    return GRID["speed"], GRID["mass"], GRID["direction"], GRID["mode"], GRID["grade"]
+
+
+def _energy(params):
     from retrosim.chain import evaluate
 
-    gait_out, energy = evaluate(GRID["speed"], GRID["mass"], GRID["direction"], GRID["mode"],
-                                GRID["grade"], params)  # fmt: skip
-    if broadcast:  # materialise every output on the full grid
-        shape = energy["gross_kcal_km"].shape
-        full = np.broadcast_shapes(shape, *(a.shape for a in energy.values()))
-        for a in energy.values():
-            np.ascontiguousarray(np.broadcast_to(a, full))
-    return gait_out, energy
+    return evaluate(*_args(), params)
 
 
-def _loop(params, n_cells):
+def _chain(params):
+    from retrosim.chain import RetroChain
+
+    return RetroChain(calibrated=False, knee=True).run(*_args(), params=params, seed=0)
+
+
+def _loop(params, n_cells, knee_too=False):
     """Per-condition loop over the same functions, for the first ``n_cells`` cells."""
     from retrosim import energetics as en
     from retrosim import gait as ga
+    from retrosim import knee
     from retrosim.chain import MODE_MODELS
 
     n_draws = len(params["kvert_ratio"])
+    kparams = knee.sample_parameters(n_draws, np.random.default_rng(0)) if knee_too else None
     done = 0
     for v in GRID["speed"]:
         for m in GRID["mass"]:
@@ -75,56 +98,78 @@ def _loop(params, n_cells):
                                     net = en.forward_net_rate(model, v, md, i, params=p)
                                     net = net * en.direction_factor(v, md, d, p)
                                 en.energy_outputs(net, v, m)
+                            if knee_too:
+                                kp = {key: val[k] for key, val in kparams.items()}
+                                knee.from_gait(g, mass_kg=m, direction=d, mode=md, speed_m_s=v,
+                                               params=kp)  # fmt: skip
                             done += 1
                             if done >= n_cells:
                                 return done
     return done
 
 
-def _best(fn, repeat=3):
-    times = []
+def _times(fn, repeat):
+    wall, cpu = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return wall, cpu
 
 
-def run(n_draws=1000, loop_cells=300) -> dict:
-    params = _params(n_draws)
-    cells = _n_cells(n_draws)
-    _vectorised(params)  # warm-up (coefficient cache, imports)
-    t_vec = _best(lambda: _vectorised(params))
-    t_full = _best(lambda: _vectorised(params, broadcast=True))
-    t_loop = _best(lambda: _loop(params, loop_cells), repeat=1)
-    loop_rate = loop_cells / t_loop
+def _materialised_bytes(out):
+    if isinstance(out, tuple):  # evaluate: (gait dict, energy dict)
+        return sum(np.asarray(a).nbytes for part in out for a in part.values())
+    return sum(v.nbytes for v in out.data_vars.values())  # Dataset (data variables)
 
-    from retrosim.chain import RetroChain
 
-    chain = RetroChain(calibrated=False, knee=False)
-    t_chain = _best(lambda: chain.run(GRID["speed"], GRID["mass"], GRID["direction"],
-                                      GRID["mode"], GRID["grade"], params=params), repeat=2)  # fmt: skip
-
+def _peak_bytes(fn, draws):
     peaks = {}
-    for nd in (n_draws // 4, n_draws // 2, n_draws):
+    for nd in draws:
         p = _params(nd)
         tracemalloc.start()
-        _vectorised(p)
+        fn(p)
         peaks[nd] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    per_cell = [peaks[nd] / _n_cells(nd) for nd in peaks]
-    return {
-        "grid_condition_draws": cells,
-        "evaluate_s": t_vec,
-        "condition_draws_per_s": cells / t_vec,
-        "condition_draws_per_s_materialised": cells / t_full,
-        "chain_run_condition_draws_per_s": cells / t_chain,
-        "loop_condition_draws_per_s": loop_rate,
-        "speedup_vs_loop": (cells / t_vec) / loop_rate,
-        "peak_mem_mib": peaks[n_draws] / 2**20,
-        "peak_bytes_per_condition_draw": f"{per_cell[0]:.0f}/{per_cell[1]:.0f}/{per_cell[2]:.0f}"
-        f" at {'/'.join(map(str, peaks))} draws",
-    }
+    return peaks
+
+
+def run(n_draws=1000, repeat=9, loop_cells=300) -> dict:
+    from retrosim import _kernels
+
+    load_before = os.getloadavg()
+    params = _params(n_draws)
+    cells = _n_cells(n_draws)
+    out = {"grid_condition_draws": cells, "grid": "17 speeds x 7 masses x 2 dir x 2 modes x "
+           f"1 grade x {n_draws} draws"}  # fmt: skip
+    for name, fn, knee_too in (("energy", _energy, False), ("chain", _chain, True)):
+        out[f"{name}_materialised_bytes_per_cd"] = round(_materialised_bytes(fn(params)) / cells, 1)
+        rates = {}
+        for n_threads in (1, 2):
+            _kernels.set_threads(n_threads)
+            fn(params)  # warm-up (imports, coefficient caches, thread pool)
+            wall, cpu = _times(lambda fn=fn: fn(params), repeat)
+            rates[n_threads] = cells / min(wall)
+            out[f"{name}_{n_threads}thread_cd_per_s_best"] = cells / min(wall)
+            out[f"{name}_{n_threads}thread_cd_per_s_median"] = cells / statistics.median(wall)
+            out[f"{name}_{n_threads}thread_cpu_s_per_call"] = statistics.median(cpu)
+        _kernels.set_threads(None)
+        t_loop = min(_times(lambda kt=knee_too: _loop(params, loop_cells, kt), 1)[0])
+        loop_rate = loop_cells / t_loop
+        out[f"{name}_loop_cd_per_s"] = loop_rate
+        out[f"{name}_2thread_speedup_vs_loop"] = rates[2] / loop_rate
+        peaks = _peak_bytes(fn, (n_draws // 4, n_draws // 2, n_draws))
+        out[f"{name}_peak_mem_mib"] = peaks[n_draws] / 2**20
+        out[f"{name}_peak_bytes_per_cd"] = (
+            "/".join(f"{peaks[nd] / _n_cells(nd):.0f}" for nd in peaks)
+            + f" at {'/'.join(map(str, peaks))} draws"
+        )
+    out["load_average_before_after"] = (
+        f"{'/'.join(f'{x:.1f}' for x in load_before)} -> "
+        f"{'/'.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min) on {os.cpu_count()} CPUs"
+    )
+    return out
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,9 +3,11 @@
 The grid outputs that carry the body-mass axis are one broadcast product each (a per-kg
 array on the reduced grid times mass); their cost is writing memory (mostly first-touch page
 faults), which one thread does at a fraction of what two do. :func:`binary` computes
-``ufunc(a, b)`` into one output array whose outermost axis is cut into blocks handled by a
-small shared thread pool: numpy releases the GIL inside ufunc loops, so no compiled code is
-needed. Every element is produced by the same numpy ufunc on the same operands as
+``ufunc(a, b)`` into one output array cut into blocks along an outer axis; the calling
+thread and a small shared pool of helper threads take blocks from a common queue (numpy
+releases the GIL inside ufunc loops, so no compiled code is needed). The caller never waits
+for a helper that has not started a block, so on a machine where the helpers get no core
+the call costs about what the serial one does. Every element is produced by the same numpy ufunc on the same operands as
 ``ufunc(a, b)``, so results are bitwise identical to the serial call; ``RETROSIM_THREADS=1``
 (or :func:`set_threads`) selects the plain serial numpy path, e.g. for verification.
 
@@ -103,12 +105,37 @@ def binary(ufunc, a, b):
     full_b = np.broadcast_to(b, shape)
     edges = np.linspace(0, length, min(length, 4 * n) + 1).astype(int)
     lead = (slice(None),) * axis
+    n_blocks = len(edges) - 1
+    todo = iter(range(n_blocks))  # shared queue of blocks: whoever is running takes the next
+    lock = threading.Lock()
+    finished = threading.Event()
+    state = {"done": 0, "error": None}
 
-    def block(k):
-        sl = (*lead, slice(edges[k], edges[k + 1]))
-        ufunc(full_a[sl], full_b[sl], out=out[sl])
+    def work():
+        while True:
+            with lock:
+                k = next(todo, None)
+            if k is None:
+                return
+            sl = (*lead, slice(edges[k], edges[k + 1]))
+            try:
+                ufunc(full_a[sl], full_b[sl], out=out[sl])
+            except BaseException as err:  # pragma: no cover - e.g. MemoryError
+                state["error"] = err
+            with lock:
+                state["done"] += 1
+                if state["done"] == n_blocks:
+                    finished.set()
 
-    list(_pool(n).map(block, range(len(edges) - 1)))
+    # The calling thread works too and waits only for blocks already taken: on a busy
+    # machine where the helper threads get no core, it simply does every block itself.
+    pool = _pool(n - 1)
+    for _ in range(n - 1):
+        pool.submit(work)
+    work()
+    finished.wait()
+    if state["error"] is not None:  # pragma: no cover
+        raise state["error"]
     return out
 
 

@@ -95,11 +95,12 @@ def binary(ufunc, a, b):
     size = int(np.prod(shape, dtype=np.int64))
     if n == 1 or size < MIN_PARALLEL_SIZE or not shape:
         return ufunc(a, b)
-    # cut the first axis long enough for 4 blocks per thread (else the longest) into blocks
-    axis = next((k for k, s in enumerate(shape) if s >= 4 * n), int(np.argmax(shape)))
-    length = shape[axis]
-    if length < 2:
+    # cut the outermost axis of length > 1 into (up to 4 per thread) blocks: each block is
+    # then one contiguous piece of ``out``, so threads rarely fault in the same memory page
+    axis = next((k for k, s in enumerate(shape) if s > 1), None)
+    if axis is None:
         return ufunc(a, b)
+    length = shape[axis]
     out = np.empty(shape, dtype=np.result_type(a, b))
     full_a = np.broadcast_to(a, shape)
     full_b = np.broadcast_to(b, shape)

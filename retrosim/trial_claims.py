@@ -1,19 +1,20 @@
-"""Verdicts of the popular claims on one lab fit (adapter to :mod:`retrosim.claims`).
+"""Verdicts of the registered claims on one lab fit (adapter to :mod:`retrosim.claims`).
 
-When :mod:`retrosim.claims` provides a registry (``CLAIMS``: objects or dicts with an id,
-text, outcome family, claimed ratio range ``lo``/``hi`` and mode), its claims are used.
-Otherwise the small built-in list :data:`FALLBACK_CLAIMS` is evaluated: the energy and
-heart-rate claims whose wording is listed in the project's issue on claims, read as ratios
-of backward to forward at the same speed. Knee claims need the registry's readings and are
-not evaluated by the fallback.
+The claims, their ranges (percent, backward relative to forward), readings and verdict
+thresholds come from :mod:`retrosim.claims` (:data:`retrosim.claims.CLAIMS`,
+:func:`retrosim.claims.verdict`). Lab trials are matched-speed comparisons of rates or
+per-step peaks, so only these readings can be tested here:
 
-Verdict words (thresholds of this module, applied at every speed of the data):
+* ``per_minute_same_speed`` and ``per_km_same_speed`` (energy, heart rate): at equal speed the
+  per-km ratio equals the per-minute ratio, so both read the fitted ratio;
+* ``per_step_same_speed`` (knee): peak force or stress per step.
 
-* ``supported``: P(ratio in the claimed range) >= 0.9 at every speed,
-* ``contradicted``: P(ratio on the claimed side of 1) <= 0.05 at every speed,
-* ``not supported``: P(ratio in the claimed range) <= 0.1 at every speed,
-* ``plausible``: anything else,
-* ``not testable with these data``: the outcome family or mode is absent.
+Self-selected-speed readings and knee load per km (which needs step frequency) are reported
+as not testable with these data. The claim is checked at the reference speed of the fit (the
+mean speed); the probability of the claimed range at the slowest and fastest speeds is given
+alongside (``p_in_range_slowest``, ``p_in_range_fastest``). If :mod:`retrosim.claims` cannot be imported, the built-in
+:data:`FALLBACK_CLAIMS` (energy and heart-rate claims only, same wording) are used with the
+same thresholds, and the table says so.
 """
 
 from __future__ import annotations
@@ -26,144 +27,109 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
-#: Outcome columns of each claim family.
+#: Outcome columns of each claim family (families of :mod:`retrosim.claims`).
 FAMILIES = {
     "energy": ("vo2_ml_kg_min", "energy_w", "energy_w_kg", "cost_j_kg_m"),
     "heart_rate": ("hr_bpm",),
-    "knee_stress": ("pfj_force_bw", "pfj_stress_mpa", "knee_moment_nm", "knee_moment_nm_kg"),
-    "knee_impact": ("grf_bw",),
+    "pfj_force": ("pfj_force_bw", "pfj_stress_mpa"),
+    "vgrf": ("grf_bw",),
 }
+#: Readings a matched-speed lab fit can test.
+TESTABLE_READINGS = ("per_minute_same_speed", "per_km_same_speed", "per_step_same_speed")
 
-#: Built-in claims (wording from the project's claims issue; ranges are its literal reading).
+#: Fallback claims when :mod:`retrosim.claims` is absent (energy and heart rate only).
 FALLBACK_CLAIMS = (
-    {
-        "claim_id": "calories_20_30",
-        "text": "backward running burns 20-30% more calories than forward at the same speed",
-        "family": "energy",
-        "mode": "run",
-        "lo": 1.20,
-        "hi": 1.30,
-    },
-    {
-        "claim_id": "calories_up_to_30",
-        "text": "backward running burns up to 30% more calories than forward",
-        "family": "energy",
-        "mode": "run",
-        "lo": 1.00,
-        "hi": 1.30,
-    },
-    {
-        "claim_id": "heart_rate_higher",
-        "text": "heart rate is higher when moving backward at the same pace",
-        "family": "heart_rate",
-        "mode": None,
-        "lo": 1.00,
-        "hi": np.inf,
-    },
-)
+    {"key": "energy_20_30", "family": "energy", "direction": +1, "low_pct": 20.0,
+     "high_pct": 30.0, "mode": "run", "readings": ("per_minute_same_speed",),
+     "text": "Backward running burns 20-30 % more calories than forward running at the same "
+             "speed"},
+    {"key": "energy_up_to_30", "family": "energy", "direction": +1, "low_pct": 0.0,
+     "high_pct": 30.0, "mode": "run", "readings": ("per_minute_same_speed",),
+     "text": "Backward running burns up to 30 % more calories"},
+    {"key": "heart_rate_higher", "family": "heart_rate", "direction": +1, "low_pct": 0.0,
+     "high_pct": np.inf, "mode": "unspecified", "readings": ("per_minute_same_speed",),
+     "text": "Heart rate is higher running backward than forward at the same pace"},
+)  # fmt: skip
 
 
-def _get(obj, *names, default=None):
-    for n in names:
-        if isinstance(obj, dict) and n in obj:
-            return obj[n]
-        if hasattr(obj, n):
-            return getattr(obj, n)
-    return default
+def _fallback_verdict(p_in, p_dir):
+    """Same thresholds as :func:`retrosim.claims.verdict` (used only without that module)."""
+    if p_in >= 0.5 and p_dir >= 0.95:
+        return "supported"
+    if p_in >= 0.25:
+        return "plausible"
+    if p_in >= 0.05:
+        return "not supported"
+    return "contradicted"
 
 
 def registered_claims():
-    """Return (claims as dicts, source note): the registry if usable, else the fallback."""
+    """Return (list of claim dicts, verdict function, source note)."""
     try:
         mod = importlib.import_module("retrosim.claims")
-    except ImportError:
-        return list(FALLBACK_CLAIMS), "built-in fallback (retrosim.claims not available)"
-    reg = getattr(mod, "CLAIMS", None)
-    if callable(reg):
-        reg = reg()
-    if isinstance(reg, dict):
-        reg = list(reg.values())
-    out = []
-    for c in reg or []:
-        lo, hi = _get(c, "lo", "claimed_lo"), _get(c, "hi", "claimed_hi")
-        rng = _get(c, "claimed_range", "range")
-        if (lo is None or hi is None) and rng is not None and len(rng) == 2:
-            lo, hi = rng
-        family = _get(c, "family", "outcome_family")
-        if lo is None or hi is None or family is None:
-            continue
-        out.append(
-            {
-                "claim_id": str(_get(c, "claim_id", "id", "key", "name", default=len(out))),
-                "text": str(_get(c, "text", "claim", "statement", default="")),
-                "family": str(family),
-                "mode": _get(c, "mode"),
-                "lo": float(lo),
-                "hi": float(hi),
-            }
+        claims = [
+            {k: getattr(c, k) for k in ("key", "text", "family", "direction", "low_pct",
+                                        "high_pct", "mode", "readings")}
+            for c in mod.CLAIMS
+        ]  # fmt: skip
+        return claims, mod.verdict, "retrosim.claims registry"
+    except (ImportError, AttributeError) as exc:
+        log.warning("retrosim.claims unavailable (%s); using the built-in energy/HR claims", exc)
+        return (
+            [dict(c) for c in FALLBACK_CLAIMS],
+            _fallback_verdict,
+            ("built-in fallback claims (retrosim.claims unavailable)"),
         )
-    if not out:
-        return list(FALLBACK_CLAIMS), (
-            "built-in fallback (retrosim.claims present but its registry could not be read)"
-        )
-    return out, "retrosim.claims registry"
-
-
-def _ratio_scale(lo, hi):
-    """Claimed ranges may be given as ratios (1.2) or percent changes (20): return ratios."""
-    if abs(lo) > 3 or (np.isfinite(hi) and abs(hi) > 3):
-        return 1 + lo / 100.0, 1 + hi / 100.0
-    return lo, hi
 
 
 def evaluate_claims(fit) -> pd.DataFrame:
-    """One row per claim: ratio at the reference speed, probabilities and verdict."""
-    claims, source = registered_claims()
+    """One row per claim and reading: ratio at the reference speed, probabilities, verdict."""
+    claims, verdict, source = registered_claims()
     speeds = np.sort(fit.data_["speed_m_s"].unique())
     modes = set(fit.data_["mode"].astype(str))
-    r = np.exp(fit._log_ratio_draws(speeds))  # samples x speeds
+    r_all = np.exp(fit._log_ratio_draws([speeds[0], speeds[-1]]))
     r_ref = np.exp(fit._log_ratio_draws([fit.speed_ref_m_s_]))[:, 0]
+    reliable = bool(fit.diagnostics_.passed)
     rows = []
     for c in claims:
-        lo, hi = _ratio_scale(c["lo"], c["hi"])
-        row = {
-            "claim_id": c["claim_id"],
-            "claim": c["text"],
-            "claimed_ratio": f"[{lo:.2f}, {hi:.2f}]" if np.isfinite(hi) else f"> {lo:.2f}",
-            "speed_ref_m_s": fit.speed_ref_m_s_,
-        }
-        outcomes = FAMILIES.get(c["family"], ())
-        if fit.outcome not in outcomes or (c["mode"] and c["mode"] not in modes):
-            why = (
-                f"outcome {fit.outcome} is not in family {c['family']}"
-                if fit.outcome not in outcomes
-                else f"no {c['mode']} trials"
+        lo, hi = 1 + c["low_pct"] / 100.0, 1 + c["high_pct"] / 100.0
+        for reading in c["readings"]:
+            row = {
+                "claim": c["key"],
+                "reading": reading,
+                "claimed_change_pct": (
+                    f"> {c['low_pct']:+g}" if np.isinf(c["high_pct"])
+                    else f"{c['low_pct']:+g} to {c['high_pct']:+g}"
+                ),
+                "speed_ref_m_s": fit.speed_ref_m_s_,
+            }  # fmt: skip
+            if fit.outcome not in FAMILIES.get(c["family"], ()):
+                why = f"outcome {fit.outcome} does not measure {c['family']}"
+            elif c["mode"] not in ("unspecified", *modes):
+                why = f"no {c['mode']} trials"
+            elif reading not in TESTABLE_READINGS:
+                why = "needs self-selected speeds or step frequency, not in lab trials"
+            else:
+                why = None
+            if why:
+                rows.append({**row, "verdict": "not testable with these data", "note": why})
+                continue
+            p_in = float(((r_ref >= lo) & (r_ref <= hi)).mean())
+            p_dir = float((r_ref > 1).mean() if c["direction"] > 0 else (r_ref < 1).mean())
+            p_in_ends = ((r_all >= lo) & (r_all <= hi)).mean(0)
+            rows.append(
+                {
+                    **row,
+                    "change_pct_median": 100 * (float(np.median(r_ref)) - 1),
+                    "change_pct_q5": 100 * (float(np.quantile(r_ref, 0.05)) - 1),
+                    "change_pct_q95": 100 * (float(np.quantile(r_ref, 0.95)) - 1),
+                    "p_direction": p_dir,
+                    "p_in_range": p_in,
+                    "p_in_range_slowest": float(p_in_ends[0]),
+                    "p_in_range_fastest": float(p_in_ends[1]),
+                    "verdict": verdict(p_in, p_dir),
+                    "reliable": reliable,
+                    "note": source,
+                }
             )
-            rows.append({**row, "verdict": "not testable with these data", "note": why})
-            continue
-        p_in = ((r >= lo) & (r <= hi)).mean(0)
-        side_up = lo >= 1.0
-        p_dir = (r > 1).mean(0) if side_up else (r < 1).mean(0)
-        if np.all(p_in >= 0.9):
-            verdict = "supported"
-        elif np.all(p_dir <= 0.05):
-            verdict = "contradicted"
-        elif np.all(p_in <= 0.1):
-            verdict = "not supported"
-        else:
-            verdict = "plausible"
-        rows.append(
-            {
-                **row,
-                "ratio_median": float(np.median(r_ref)),
-                "ratio_q5": float(np.quantile(r_ref, 0.05)),
-                "ratio_q95": float(np.quantile(r_ref, 0.95)),
-                "p_direction": float((r_ref > 1).mean() if side_up else (r_ref < 1).mean()),
-                "p_in_range": float(((r_ref >= lo) & (r_ref <= hi)).mean()),
-                "p_in_range_min_over_speeds": float(p_in.min()),
-                "p_in_range_max_over_speeds": float(p_in.max()),
-                "verdict": verdict,
-                "note": source,
-            }
-        )
     return pd.DataFrame(rows)

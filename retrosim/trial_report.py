@@ -58,6 +58,7 @@ def write_netcdf(tree, path):
 
     engine = netcdf_engine()
     with atomic_path(path) as tmp:
+        os.chmod(tmp, 0o644)
         if engine == "h5netcdf":
             tree.to_netcdf(tmp, engine="h5netcdf")
             return Path(path)
@@ -249,9 +250,9 @@ def render_report(fit, claims: pd.DataFrame | None = None, figures=("ratio.png",
         "",
         "![ratio](ratio.png)",
         "",
-        "## Per participant (median and 90% interval)",
+        "## Per participant: median ratio [90% interval] by speed (m/s)",
         "",
-        _md_table(fit.participant_ratio_),
+        _md_table(_participant_wide(fit.participant_ratio_)),
         "",
         "## Parameters (log scale)",
         "",
@@ -292,6 +293,16 @@ def render_report(fit, claims: pd.DataFrame | None = None, figures=("ratio.png",
         "",
     ]
     return "\n".join(parts)
+
+
+def _participant_wide(pr: pd.DataFrame) -> pd.DataFrame:
+    cell = pr.assign(
+        cell=[f"{m:.3f} [{a:.3f}, {b:.3f}]" for m, a, b in
+              zip(pr["ratio_median"], pr["ratio_q5"], pr["ratio_q95"], strict=True)]
+    )  # fmt: skip
+    wide = cell.pivot(index="participant_id", columns="speed_m_s", values="cell").fillna("")
+    wide.columns = [f"{c:g}" for c in wide.columns]
+    return wide.reset_index()
 
 
 def _loo_text(fit):

@@ -593,7 +593,9 @@ def validate_trials(data, *, outcome=None, source=None) -> pd.DataFrame:
     _check_design(out, index, problems)
     if problems:
         _raise(problems, source)
-    return _finish(out)
+    clean = _finish(out)
+    clean.attrs["source"] = source or "DataFrame"
+    return clean
 
 
 def _check_speed_units(out, index, problems):

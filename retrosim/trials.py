@@ -82,12 +82,18 @@ PARAMS = {
     "sigma_trial": "trial-to-trial SD (log scale)",
 }
 
+#: Prior SDs of the slopes (log scale; per m/s, per unit, elasticity, per unit grade).
+SLOPE_PRIOR_SD = {
+    "beta_speed": 1.0,
+    "beta_direction_speed": 0.5,
+    "beta_walk": 1.0,
+    "beta_log_mass": 1.0,
+    "beta_grade": 5.0,
+}
 #: Default prior of the population direction effect (mean, sd) on the ln-ratio scale.
 DEFAULT_DIRECTION_PRIOR = (0.0, 0.5)
 #: LOO is computed when rows x retained draws stays below this many log-likelihood values.
 LOO_MAX_VALUES = 20_000_000
-#: ``parameterization="auto"`` centres when each participant has this many trials per direction.
-CENTERED_MIN_ROWS = 4
 #: Draws used for posterior predictive replicates.
 PPC_DRAWS = 200
 
@@ -157,20 +163,44 @@ def _design(df: pd.DataFrame, outcome: str) -> _Design:
     )
 
 
-def _choose_parameterization(choice, design):
+def _choose_parameterization(choice, design) -> dict:
+    """Centred or non-centred form for each participant effect.
+
+    ``"auto"`` applies the usual rule: centre an effect when the data pin each participant's
+    value down better than the spread between participants (here: its per-participant
+    standard error, from a pilot least-squares fit, is below half the between-participant
+    SD of the pilot estimates), otherwise non-centre.
+    """
     if choice not in ("auto", "centered", "noncentered"):
         raise InputError(
             f"unknown parameterization {choice!r}; expected 'auto', 'centered' or 'noncentered'",
             argument="parameterization",
         )
     if choice != "auto":
-        return choice
-    counts = pd.crosstab(design.pidx, design.d).to_numpy()
-    return (
-        "centered"
-        if counts.shape[1] == 2 and counts.min() >= CENTERED_MIN_ROWS
-        else ("noncentered")
-    )
+        return {"participant": choice, "participant_direction": choice}
+    # pilot: per participant x direction cell means after removing the fixed speed terms
+    X = np.column_stack([np.ones_like(design.y), *design.columns().values()])
+    resid = design.y - X @ np.linalg.lstsq(X, design.y, rcond=None)[0]
+    frame = pd.DataFrame({"r": resid, "p": design.pidx, "d": design.d})
+    cells = frame.groupby(["p", "d"])["r"].agg(["mean", "var", "count"])
+    sigma_e = float(np.sqrt(np.nanmean(cells["var"]))) if len(cells) else 0.0
+    means = cells["mean"].unstack("d")
+    counts = cells["count"].unstack("d")
+    out = {}
+    if means.shape[1] < 2 or means.isna().any().any():
+        return {"participant": "noncentered", "participant_direction": "noncentered"}
+    est = {
+        "participant": means.mean(axis=1),
+        "participant_direction": means.iloc[:, 1] - means.iloc[:, 0],
+    }
+    se = {
+        "participant": 0.5 * sigma_e * np.sqrt((1 / counts).sum(axis=1)),
+        "participant_direction": sigma_e * np.sqrt((1 / counts).sum(axis=1)),
+    }
+    for name in est:
+        spread = float(np.std(est[name], ddof=1)) if len(est[name]) > 1 else 0.0
+        out[name] = "centered" if float(np.median(se[name])) < 0.5 * spread else "noncentered"
+    return out
 
 
 def _check_prior(prior_direction):
@@ -192,46 +222,53 @@ def _check_prior(prior_direction):
     return mean, sd
 
 
-def build_model(design: _Design, prior_direction=None, centered=False):
-    """The PyMC model of :mod:`retrosim.trials` (see the module docstring)."""
+def build_model(design: _Design, prior_direction=None, centered=(False, False)):
+    """The PyMC model of :mod:`retrosim.trials` (see the module docstring).
+
+    ``centered`` is a bool or a pair (participant intercepts, participant direction effects):
+    centred (drawn directly around their mean) or non-centred (scaled standard normals).
+    """
     import pymc as pm
+
+    c_u, c_v = (centered, centered) if isinstance(centered, bool) else centered
 
     prior_mean, prior_sd = _check_prior(prior_direction)
     coords = {"participant": design.participants, "obs": np.arange(design.y.size)}
-    slope_sd = {
-        "beta_speed": 1.0,
-        "beta_direction_speed": 0.5,
-        "beta_walk": 1.0,
-        "beta_log_mass": 1.0,
-        "beta_grade": 5.0,
-    }
     with pm.Model(coords=coords) as model:
-        intercept = pm.Normal("intercept", float(design.y.mean()), 1.0)
+        # data containers, so a compiled model can be reused on new data of the same shape
+        y = pm.Data("y_data", design.y, dims="obs")
+        y_mean = pm.Data("y_mean", float(design.y.mean()))
+        pidx = pm.Data("participant_index", design.pidx, dims="obs")
+        d = pm.Data("direction_code", design.d, dims="obs")
+        intercept = pm.Normal("intercept", y_mean, 1.0)
         beta_d = pm.Normal("beta_direction", prior_mean, prior_sd)
         sigma_u = pm.HalfNormal("sigma_participant", 0.5)
         sigma_v = pm.HalfNormal("sigma_participant_direction", 0.25)
         sigma_e = pm.HalfNormal("sigma_trial", 0.25)
         a_mean = intercept
         if design.mass_participant is not None:
-            beta_m = pm.Normal("beta_log_mass", 0.0, slope_sd["beta_log_mass"])
-            a_mean = intercept + beta_m * design.mass_participant
-        if centered:
-            # hierarchical centring: participant means and direction effects directly
+            m = pm.Data("log_mass_participant", design.mass_participant, dims="participant")
+            beta_m = pm.Normal("beta_log_mass", 0.0, SLOPE_PRIOR_SD["beta_log_mass"])
+            a_mean = intercept + beta_m * m
+        if c_u:  # hierarchical centring: participant means drawn directly
             a = pm.Normal("a_participant", a_mean, sigma_u, dims="participant")
-            b = pm.Normal("b_participant_direction", beta_d, sigma_v, dims="participant")
             pm.Deterministic("u_participant", a - a_mean, dims="participant")
-            pm.Deterministic("v_participant_direction", b - beta_d, dims="participant")
         else:
             z_u = pm.Normal("z_participant", 0.0, 1.0, dims="participant")
-            z_v = pm.Normal("z_participant_direction", 0.0, 1.0, dims="participant")
             u = pm.Deterministic("u_participant", sigma_u * z_u, dims="participant")
-            v = pm.Deterministic("v_participant_direction", sigma_v * z_v, dims="participant")
             a = a_mean + u
+        if c_v:
+            b = pm.Normal("b_participant_direction", beta_d, sigma_v, dims="participant")
+            pm.Deterministic("v_participant_direction", b - beta_d, dims="participant")
+        else:
+            z_v = pm.Normal("z_participant_direction", 0.0, 1.0, dims="participant")
+            v = pm.Deterministic("v_participant_direction", sigma_v * z_v, dims="participant")
             b = beta_d + v
-        mu = a[design.pidx] + b[design.pidx] * design.d
+        mu = a[pidx] + b[pidx] * d
         for name, x in design.columns().items():
-            mu = mu + pm.Normal(name, 0.0, slope_sd[name]) * x
-        pm.Normal("log_y", mu, sigma_e, observed=design.y, dims="obs")
+            xd = pm.Data(f"x_{name}", x, dims="obs")
+            mu = mu + pm.Normal(name, 0.0, SLOPE_PRIOR_SD[name]) * xd
+        pm.Normal("log_y", mu, sigma_e, observed=y, dims="obs")
     return model
 
 
@@ -270,10 +307,10 @@ class TrialFit:
         Convergence gate (see :func:`retrosim.sampling.sample`).
     sampler : {"nutpie", "pymc"}
     parameterization : {"auto", "centered", "noncentered"}
-        Participant effects drawn directly (hierarchical centring) or as scaled standard
-        normals (non-centred). ``"auto"`` uses the centred form when every participant has at
-        least :data:`CENTERED_MIN_ROWS` trials in each direction (the data then pin down each
-        participant, where the non-centred form mixes poorly), else the non-centred form.
+        Participant effects drawn directly (centred) or as scaled standard normals
+        (non-centred). ``"auto"`` decides per effect (intercepts, direction effects) from a
+        pilot least-squares fit: centred when the data pin each participant down (the
+        non-centred form then mixes poorly), else non-centred.
 
     Attributes
     ----------
@@ -282,6 +319,8 @@ class TrialFit:
     idata_ : xarray.DataTree
         Posterior, sample stats, observed data, and (when affordable) log-likelihood.
     diagnostics_ : retrosim.sampling.Diagnostics
+    parameterization_ : dict
+        Form used for ``participant`` and ``participant_direction`` effects.
     ratio_ : pandas.DataFrame
         Population backward/forward ratio at each speed in the data (median, 5 %, 95 %).
     participant_ratio_ : pandas.DataFrame
@@ -343,7 +382,9 @@ class TrialFit:
         design = _design(df, self.outcome)
         self.parameterization_ = _choose_parameterization(self.parameterization, design)
         model = build_model(
-            design, self.prior_direction, centered=self.parameterization_ == "centered"
+            design,
+            self.prior_direction,
+            centered=tuple(v == "centered" for v in self.parameterization_.values()),
         )
         var_names = [v.name for v in model.free_RVs]
         idata, diag = sample(
@@ -613,13 +654,7 @@ class TrialFit:
         )
         if design.mass_participant is not None:
             post["beta_log_mass"] = rng.normal(0, 1.0, n)
-        sds = {
-            "beta_speed": 1.0,
-            "beta_direction_speed": 0.5,
-            "beta_walk": 1.0,
-            "beta_log_mass": 1.0,
-            "beta_grade": 5.0,
-        }
+        sds = SLOPE_PRIOR_SD
         for name in design.columns():
             post[name] = rng.normal(0, sds[name], n)
         mu = _mu_draws(post, design)

@@ -316,3 +316,173 @@ def test_cli_subprocess_no_traceback(tmp_path, name):
     assert "Traceback" not in res.stderr
     assert res.stderr.startswith("retrosim: input error:")
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+# ----------------------------------------------------------------------------- fitting
+
+from retrosim import trial_report  # noqa: E402
+from retrosim.paths import DATA_DIR  # noqa: E402
+from retrosim.trials import fit_trials, mixedlm_crosscheck  # noqa: E402
+
+FIXED = ("intercept", "beta_direction", "beta_speed", "beta_direction_speed", "beta_log_mass")
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_trials(n_participants=10, speeds_m_s=(2.0, 2.5, 3.0, 3.5), n_trials=2, seed=11)
+
+
+@pytest.fixture(scope="module")
+def fitted(sim):
+    df, _ = sim
+    return fit_trials(df, "vo2_ml_kg_min", draws=500, tune=500, chains=4, seed=3)
+
+
+def test_fit_recovers_known_parameters(fitted, sim):
+    _, truth = sim
+    assert fitted.diagnostics_.passed, str(fitted.diagnostics_)
+    coef = fitted.summary()
+    for name in (*FIXED, "sigma_trial", "sigma_participant", "sigma_participant_direction"):
+        row = coef.loc[name]
+        assert abs(row["median"] - truth[name]) < 3 * row["sd"], (name, row["median"], truth)
+
+
+def test_point_estimates_agree_with_mixedlm(fitted, sim):
+    df, _ = sim
+    ref = mixedlm_crosscheck(df, "vo2_ml_kg_min")
+    coef = fitted.summary()
+    for name in FIXED:
+        assert (
+            abs(coef.loc[name, "mean"] - ref.loc[name, "estimate"])
+            < 0.2 * ref.loc[name, "se"] + 0.003
+        ), (name, coef.loc[name, "mean"], ref.loc[name, "estimate"])
+    assert coef.loc["sigma_trial", "median"] == pytest.approx(ref.loc["sigma_trial", "estimate"],
+                                                             rel=0.1)  # fmt: skip
+
+
+def test_ratios_match_the_data(fitted):
+    # independent of the model: geometric mean over participants of mean(backward)/mean(forward)
+    obs = trial_report.observed_ratios(fitted)
+    geo = obs.groupby("speed_m_s")["ratio"].apply(lambda r: float(np.exp(np.log(r).mean())))
+    pop = fitted.ratio_.set_index("speed_m_s")
+    assert list(pop.index) == list(geo.index)
+    assert np.allclose(pop["ratio_median"], geo, atol=0.02)
+    assert (pop["ratio_q5"] < pop["ratio_median"]).all()
+    # at the reference speed the ratio is exp(beta_direction)
+    at_ref = fitted.ratio_at(fitted.speed_ref_m_s_)["ratio_median"].iloc[0]
+    assert at_ref == pytest.approx(np.exp(fitted.summary().loc["beta_direction", "median"]),
+                                   rel=1e-3)  # fmt: skip
+    pr = fitted.participant_ratio_
+    assert len(pr) == 10 * 4 and set(pr["participant_id"]) == set(obs["participant_id"])
+
+
+def test_posterior_predictive_and_loo(fitted):
+    assert 0.8 < fitted.ppc_["coverage_90"] < 0.99
+    for k, p in fitted.ppc_["p_values"].items():
+        assert 0.02 < p < 0.98, (k, p)
+    assert fitted.loo_ is not None
+    assert np.isfinite(float(fitted.loo_.elpd))
+    assert (np.asarray(fitted.loo_.pareto_k) < 0.7).mean() > 0.95
+    pp = fitted.prior_predictive_summary()
+    assert pp["q5"] < 20 < 60 < pp["q95"]  # priors wide enough to cover plausible VO2
+
+
+def test_informative_prior_update_matches_normal_approximation(fitted, sim):
+    df, _ = sim
+    m_hat = fitted.prior_update_["posterior_mean"]
+    s_hat = fitted.prior_update_["posterior_sd"]  # ~ the likelihood under the wide prior
+    # a prior that disagrees mildly (two likelihood SDs): the normal approximation holds. (A
+    # strongly conflicting prior is partly absorbed by the participant direction effects.)
+    m0, s0 = m_hat - 2 * s_hat, 1.2 * s_hat
+    strong = fit_trials(df, "vo2_ml_kg_min", prior_direction=(m0, s0), draws=500, tune=500,
+                        chains=4, seed=4)  # fmt: skip
+    w0, w1 = 1 / s0**2, 1 / s_hat**2
+    expect_mean = (w0 * m0 + w1 * m_hat) / (w0 + w1)
+    expect_sd = (w0 + w1) ** -0.5
+    pu = strong.prior_update_
+    assert pu["posterior_mean"] == pytest.approx(expect_mean, abs=0.25 * abs(m_hat - m0))
+    assert pu["posterior_sd"] == pytest.approx(expect_sd, rel=0.2)
+    assert pu["prior_mean"] == m0 and pu["prior_sd"] == s0
+
+
+def test_claim_verdicts(fitted):
+    tab = fitted.claim_verdicts()
+    assert {"claim", "reading", "verdict"} <= set(tab.columns)
+    energy = tab[(tab["claim"] == "energy_20_30") & (tab["reading"] == "per_minute_same_speed")]
+    assert len(energy) == 1
+    bd = fitted.idata_["posterior"]["beta_direction"].values.ravel()
+    expect = np.mean((np.exp(bd) >= 1.2) & (np.exp(bd) <= 1.3))
+    assert energy["p_in_range"].iloc[0] == pytest.approx(expect, abs=1e-9)
+    knee = tab[tab["claim"].str.startswith("knee")]
+    assert (knee["verdict"] == "not testable with these data").all()
+
+
+def test_write_outputs_and_read_back(fitted, tmp_path):
+    out = tmp_path / "fit"
+    written = trial_report.write_outputs(fitted, out)
+    assert sorted(p.name for p in written) == sorted(trial_report.OUTPUT_FILES)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit"]
+    tree = trial_report.read_fit(out / "fit.nc")
+    bd = np.asarray(tree["posterior"]["beta_direction"].values)
+    assert np.allclose(np.sort(bd.ravel()),
+                       np.sort(fitted.idata_["posterior"]["beta_direction"].values.ravel()))  # fmt: skip
+    assert tree["ratio"]["ratio"].attrs["units"] == "1"
+    report = (out / "report.md").read_text()
+    assert "synthetic" in report and "| energy_20_30 |" in report
+    summary = pd.read_csv(out / "summary.csv", index_col=0)
+    assert summary.loc["beta_direction", "median"] == pytest.approx(
+        fitted.summary().loc["beta_direction", "median"]
+    )
+
+
+def test_nothing_written_when_output_fails(fitted, tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("figure failed")
+
+    monkeypatch.setattr(trial_report, "plot_fit", boom)
+    with pytest.raises(RuntimeError):
+        trial_report.write_outputs(fitted, tmp_path / "fit")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_example_file_is_valid_synthetic_and_matches_its_truth():
+    import json
+
+    from retrosim import energetics
+
+    path = DATA_DIR / "examples" / "synthetic_trials.csv"
+    df = validate_trials(path, outcome="vo2_ml_kg_min")
+    assert df["synthetic"].all()
+    truth = json.loads((DATA_DIR / "examples" / "synthetic_trials_truth.json").read_text())
+    speeds = np.array(truth["speeds_m_s"])
+    f = energetics.metabolic_rate("acsm", speeds, 70.0, "forward", "run")["vo2_gross_ml_kg_min"]
+    b = energetics.metabolic_rate("acsm", speeds, 70.0, "backward", "run")["vo2_gross_ml_kg_min"]
+    assert np.allclose(list(truth["true_ratio_by_speed"].values()), b / f, rtol=1e-9)
+    assert len(df) == truth["n_participants"] * 2 * len(speeds) * truth["n_trials"]
+
+
+def test_cli_fit_writes_outputs(tmp_path, capsys):
+    from retrosim.cli import main
+
+    out = tmp_path / "fit"
+    code = main(["fit", str(DATA_DIR / "examples" / "synthetic_trials.csv"), "--outcome",
+                 "energy_w", "--out", str(out), "--draws", "300", "--tune", "300",
+                 "--chains", "2", "--allow-unconverged"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code in (0, 1), captured.err
+    assert (out / "fit.nc").exists() and (out / "report.md").exists()
+    assert "backward/forward ratio" in captured.out
+
+
+def test_coverage_replicate_runs():
+    sys.path.insert(0, str(DATA_DIR.parent / "studies"))
+    try:
+        import trial_coverage
+    finally:
+        sys.path.pop(0)
+    res = trial_coverage.run_replicate(7, n_participants=5, speeds_m_s=(2.0, 3.0), draws=200,
+                                       tune=200, chains=2)  # fmt: skip
+    for name in trial_coverage.CHECKED:
+        assert isinstance(res[f"{name}_covered"], bool)
+    summary = trial_coverage.summarise(pd.DataFrame([res]))
+    assert summary["n_replicates"] == 1

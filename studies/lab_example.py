@@ -15,6 +15,7 @@ import numpy as np
 INPUTS = [
     "data/examples/synthetic_trials.csv",
     "data/examples/synthetic_trials_truth.json",
+    "results/trial_coverage.json",
     "retrosim.trials",
 ]
 OUTPUTS = ["results/figures/lab_example.png", "results/values/lab_example.json"]
@@ -88,6 +89,17 @@ def main() -> None:
         values["beta_direction_pct"],
         values["true_ratio_ref_pct"],
     )
+    cov = json.loads((_common.RESULTS / "trial_coverage.json").read_text())
+    per_param = [v["coverage"] for v in cov.values() if isinstance(v, dict)]
+    values["coverage"] = {
+        "n_replicates": cov["n_replicates"],
+        "nominal_pct": 100 * cov["nominal"],
+        "beta_direction_pct": 100 * cov["beta_direction"]["coverage"],
+        "min_pct": 100 * min(per_param),
+        "max_pct": 100 * max(per_param),
+        "se_pct": 100 * cov["beta_direction"]["se"],
+        "gate_passed_pct": 100 * cov["gate_passed_fraction"],
+    }
     _common.write_values("lab_example", values)
 
 

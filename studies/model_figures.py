@@ -31,8 +31,9 @@ def _series(q, mode, var, direction, mass=None):
 
 def _band(ax, s, color, label=None, lw=1.4, alpha=0.18, scale=1.0, offset=0.0):
     x = s["speed_m_s"].to_numpy()
-    ax.fill_between(x, s["q025"] * scale + offset, s["q975"] * scale + offset, color=color,
-                    alpha=alpha, lw=0)  # fmt: skip
+    ax.fill_between(
+        x, s["q025"] * scale + offset, s["q975"] * scale + offset, color=color, alpha=alpha, lw=0
+    )
     ax.plot(x, s["q50"] * scale + offset, color=color, lw=lw, label=label)
 
 
@@ -49,13 +50,20 @@ def energy_figure(q, masses, plt):
                     _band(ax, s, _common.COLORS[d], label, lw=lw, alpha=0.12)
                     x = s["speed_m_s"].iloc[-1]
                     if col == 1 and d == "backward":
-                        ax.annotate(f"{m:.0f} kg", (x, s["q50"].iloc[-1]), xytext=(3, 0),
-                                    textcoords="offset points", fontsize=6.5, va="center")  # fmt: skip
+                        ax.annotate(
+                            f"{m:.0f} kg",
+                            (x, s["q50"].iloc[-1]),
+                            xytext=(3, 0),
+                            textcoords="offset points",
+                            fontsize=6.5,
+                            va="center",
+                        )
             model = q[(q["mode"] == mode) & (q["variable"] == var)]["model"].iloc[0]
             what = "gross energy (kcal/min)" if col == 0 else "net energy (kcal/km)"
             ax.set_ylabel(what)
-            ax.set_title(f"{MODE_LABELS[mode].capitalize()}: {what.split(' (')[0]} [{model}]",
-                         loc="left")  # fmt: skip
+            ax.set_title(
+                f"{MODE_LABELS[mode].capitalize()}: {what.split(' (')[0]} [{model}]", loc="left"
+            )
             if row == 1:
                 ax.set_xlabel("speed (m/s)")
     handles = [plt.Line2D([], [], color=_common.COLORS[d], lw=2, label=d) for d in _common.COLORS]
@@ -83,9 +91,19 @@ def ratio_figure(q, effects, ref_mass, plt):
                 band_lo = np.interp(e.speed_m_s, x, s["q025"]) * 100 - 100
                 band_hi = np.interp(e.speed_m_s, x, s["q975"]) * 100 - 100
                 inside = float(pct[1] <= band_hi and pct[2] >= band_lo)  # intervals overlap
-        rows.append({"study": e.study_key, "outcome": e.outcome, "mode": e["mode"],
-                     "speed_m_s": e.speed_m_s, "pct": pct[0], "pct_lo": pct[1], "pct_hi": pct[2],
-                     "imputed": bool(e.dispersion_imputed), "overlaps_model": inside})  # fmt: skip
+        rows.append(
+            {
+                "study": e.study_key,
+                "outcome": e.outcome,
+                "mode": e["mode"],
+                "speed_m_s": e.speed_m_s,
+                "pct": pct[0],
+                "pct_lo": pct[1],
+                "pct_hi": pct[2],
+                "imputed": bool(e.dispersion_imputed),
+                "overlaps_model": inside,
+            }
+        )
     import pandas as pd
 
     table = pd.DataFrame(rows)
@@ -98,9 +116,18 @@ def ratio_figure(q, effects, ref_mass, plt):
             continue
         x = np.where(np.isfinite(t["speed_m_s"]), t["speed_m_s"], x_nr)
         jitter = np.where(np.isfinite(t["speed_m_s"]), 0, np.linspace(-0.12, 0.12, len(t)))
-        ax.errorbar(x + jitter, t["pct"], yerr=[t["pct"] - t["pct_lo"], t["pct_hi"] - t["pct"]],
-                    fmt=marker, ms=4, color=colors.get(mode, "0.3"), mfc="white", capsize=2,
-                    lw=0.9, label=f"published, {MODE_LABELS[mode]}")  # fmt: skip
+        ax.errorbar(
+            x + jitter,
+            t["pct"],
+            yerr=[t["pct"] - t["pct_lo"], t["pct_hi"] - t["pct"]],
+            fmt=marker,
+            ms=4,
+            color=colors.get(mode, "0.3"),
+            mfc="white",
+            capsize=2,
+            lw=0.9,
+            label=f"published, {MODE_LABELS[mode]}",
+        )
     ax.axhline(0, color="0.4", lw=0.7)
     if len(no_speed):
         ax.axvline(xmax + 0.2, color="0.7", lw=0.6, ls=":")
@@ -116,8 +143,10 @@ def ratio_figure(q, effects, ref_mass, plt):
 
 def knee_figure(q, effects, ref_mass, plt):
     fig, axes = plt.subplots(1, 3, figsize=(6.7, 2.6))
-    panels = [("pfj_force_bw", "PFJ force per contact (BW)"),
-              ("pfj_force_per_km_bw", "PFJ force per km, one knee (BW/km)")]  # fmt: skip
+    panels = [
+        ("pfj_force_bw", "PFJ force per contact (BW)"),
+        ("pfj_force_per_km_bw", "PFJ force per km, one knee (BW/km)"),
+    ]
     for ax, (var, label) in zip(axes[:2], panels, strict=True):
         for d in ("forward", "backward"):
             _band(ax, _series(q, "run", var, d, ref_mass), _common.COLORS[d], d)
@@ -125,8 +154,10 @@ def knee_figure(q, effects, ref_mass, plt):
         ax.set_xlabel("speed (m/s)")
     axes[0].legend(loc="upper left")
     ax = axes[2]
-    for var, color, label in (("pfj_force_bw", "#CC79A7", "per contact"),
-                              ("pfj_force_per_km_bw", "#E69F00", "per km")):  # fmt: skip
+    for var, color, label in (
+        ("pfj_force_bw", "#CC79A7", "per contact"),
+        ("pfj_force_per_km_bw", "#E69F00", "per km"),
+    ):
         _band(ax, _series(q, "run", var, "ratio", ref_mass), color, label, scale=100, offset=-100)
     pfj = effects[effects["outcome_family"] == "pfj_force"].drop_duplicates("study_key")
     xmax = q["speed_m_s"].max()
@@ -138,10 +169,20 @@ def knee_figure(q, effects, ref_mass, plt):
             xs = e.speed_m_s
         else:
             xs, k = xmax + 0.5 + 0.35 * k, k + 1
-        ax.errorbar([xs], [pct[0]], yerr=[[pct[0] - pct[1]], [pct[2] - pct[0]]], fmt="o", ms=3.5,
-                    mfc="white", color="0.2", capsize=2, lw=0.9)  # fmt: skip
-        ax.annotate(e.study_key, (xs, pct[0]), xytext=(3, 2), textcoords="offset points",
-                    fontsize=5.5)  # fmt: skip
+        ax.errorbar(
+            [xs],
+            [pct[0]],
+            yerr=[[pct[0] - pct[1]], [pct[2] - pct[0]]],
+            fmt="o",
+            ms=3.5,
+            mfc="white",
+            color="0.2",
+            capsize=2,
+            lw=0.9,
+        )
+        ax.annotate(
+            e.study_key, (xs, pct[0]), xytext=(3, 2), textcoords="offset points", fontsize=5.5
+        )
     ax.axhline(0, color="0.4", lw=0.7)
     if n_nr:
         ax.axvline(xmax + 0.25, color="0.7", lw=0.6, ls=":")

@@ -25,8 +25,14 @@ RUN_REF_SPEED, REF_MASS = 3.0, 70.0
 #: the calibrated walking direction factor) for walking, where the force-time model does not apply.
 SHOWN_MODEL = {"run": "kram_taylor", "walk": "acsm"}
 ENERGY_VARS = ["gross_kcal_min", "net_kcal_km", "gross_kcal_km", "net_cost_j_kg_m", "net_rate_w_kg"]
-KNEE_VARS = ["pfj_force_bw", "pfj_force_per_km_bw", "pfj_stress_mpa", "pfj_stress_per_km_mpa",
-             "knee_extensor_moment_nm", "contacts_per_km_knee"]  # fmt: skip
+KNEE_VARS = [
+    "pfj_force_bw",
+    "pfj_force_per_km_bw",
+    "pfj_stress_mpa",
+    "pfj_stress_per_km_mpa",
+    "knee_extensor_moment_nm",
+    "contacts_per_km_knee",
+]
 GAIT_VARS = ["contact_time_s", "step_frequency_hz", "step_length_m"]
 QUANTILES = (0.025, 0.5, 0.975)
 
@@ -58,8 +64,11 @@ def _rows(ds, mode, variables, model=None):
         if "mass" not in da.dims:
             da = da.expand_dims(mass=ds["mass"].values)
         ratio = da.sel(direction="backward") / da.sel(direction="forward")
-        for label, arr in (("forward", da.sel(direction="forward")),
-                           ("backward", da.sel(direction="backward")), ("ratio", ratio)):  # fmt: skip
+        for label, arr in (
+            ("forward", da.sel(direction="forward")),
+            ("backward", da.sel(direction="backward")),
+            ("ratio", ratio),
+        ):
             if "draw" not in arr.dims:
                 arr = arr.expand_dims(draw=[0])
             q = arr.quantile(QUANTILES, dim="draw").transpose("quantile", "speed", "mass")
@@ -68,17 +77,31 @@ def _rows(ds, mode, variables, model=None):
                     vals = q.values[:, i, j]
                     if np.all(np.isnan(vals)):
                         continue
-                    rows.append({"mode": mode, "variable": var, "model": model or "",
-                                 "direction": label, "speed_m_s": s, "mass_kg": m,
-                                 "q025": vals[0], "q50": vals[1], "q975": vals[2],
-                                 "units": "1" if label == "ratio" else da.attrs.get("units", "")})  # fmt: skip
+                    rows.append(
+                        {
+                            "mode": mode,
+                            "variable": var,
+                            "model": model or "",
+                            "direction": label,
+                            "speed_m_s": s,
+                            "mass_kg": m,
+                            "q025": vals[0],
+                            "q50": vals[1],
+                            "q975": vals[2],
+                            "units": "1" if label == "ratio" else da.attrs.get("units", ""),
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
 def _pick(table, mode, var, direction, speed, mass=REF_MASS):
-    sel = table[(table["mode"] == mode) & (table["variable"] == var)
-                & (table["direction"] == direction) & np.isclose(table["speed_m_s"], speed)
-                & np.isclose(table["mass_kg"], mass)]  # fmt: skip
+    sel = table[
+        (table["mode"] == mode)
+        & (table["variable"] == var)
+        & (table["direction"] == direction)
+        & np.isclose(table["speed_m_s"], speed)
+        & np.isclose(table["mass_kg"], mass)
+    ]
     if len(sel) != 1:
         raise RuntimeError(f"no unique row for {mode} {var} {direction} {speed} {mass}")
     r = sel.iloc[0]

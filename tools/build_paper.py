@@ -73,6 +73,12 @@ FOREIGN: dict[str, dict] = {
             "data/examples/synthetic_trials_truth.json",
         ],
     },
+    "trial_coverage": {
+        "script": "studies/trial_coverage.py",
+        "inputs": ["retrosim.trials"],
+        "outputs": ["results/trial_coverage.csv", "results/trial_coverage.json"],
+        "args": ["60"],
+    },
 }
 
 
@@ -377,6 +383,8 @@ def run_study(study: Study, root: Path, prefix: str) -> float:
     """Run one study in a subprocess, streaming its output; return its wall time in seconds."""
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0", PYTHONUNBUFFERED="1")
     env.setdefault("RETROSIM_RESULTS", str(root / "results"))
+    # the checkout being built, not whatever copy of the package is installed, is imported
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
     cmd = [sys.executable, str(study.script), *study.args]
     t0 = time.perf_counter()
     proc = subprocess.Popen(

@@ -17,21 +17,24 @@ Bayesian random-effects meta-regression
 :func:`build_model` / :func:`fit` (PyMC, sampled with nutpie; PyMC NUTS as fallback). For row
 ``i`` (one condition, e.g. one speed, of study cluster ``s`` in analysis family ``f``)::
 
-    y_i     ~ Normal(theta_i, sqrt(v_i(r)))               (likelihood; rows may be masked out)
+    y_i     ~ Normal(theta_i, sqrt(v_i(r) + tau_cond_f²))  (likelihood; rows may be masked out)
     theta_i = alpha_f + b_speed_f (speed_i - c_f) + b_mode_f m_i + b_match_f,k [matching_i = k]
-              + tau_study_f z_s + tau_cond_f z_i          (non-centred random effects)
-    z_s ~ Normal(0, 1)  (or Student-t(nu) with ``robust=True``),   z_i ~ Normal(0, 1)
+              + tau_study_f z_s                        (non-centred study effects)
+    z_s ~ Normal(0, 1)  (or Student-t(nu) with ``robust=True``)
     v_i(r)  = v_forward + v_backward - 2 r sqrt(v_forward v_backward)   paired (within) rows
             = vi                                                        other rows
     r ~ Beta(r_a, r_b)                                   (forward-backward correlation)
 
-``m_i`` is +1/2 for running, -1/2 for walking and 0 when the mode is unspecified; ``c_f`` is
-the mean speed of family ``f``; ``k`` is 'self_selected' or 'matched_intensity' (same-speed rows
-are the reference). A moderator whose column does not vary within a family is switched off for
-that family (its coefficient then only carries its prior and never enters ``theta``). Study
-clusters are the evidence's ``group_key`` (independence clusters) crossed with the family, so a
-study's energy result and its knee result get separate random effects. Conditions (speeds,
-outcomes) are nested in clusters through ``z_i``.
+The condition-within-study effect ``tau_cond_f z_i`` (z_i ~ Normal(0, 1)) is integrated out
+analytically, which is exact for the normal likelihood and removes the funnel that a sampled
+``z_i`` produced when the sampling variances are small. ``m_i`` is +1/2 for running, -1/2 for
+walking and 0 when the mode is unspecified; ``c_f`` is the mean speed of family ``f`` (a
+missing speed takes the reported range midpoint, else ``c_f``); ``k`` is 'self_selected' or
+'matched_intensity' (same-speed rows are the reference). A moderator whose column does not vary
+within a family is switched off for that family (its coefficient then only carries its prior
+and never enters ``theta``). Study clusters are the evidence's ``group_key`` (independence
+clusters) crossed with the family, so a study's energy result and its knee result get separate
+random effects; conditions (speeds, outcomes) are nested in clusters.
 
 Priors (defaults of :class:`Priors`, all on the ln-ratio scale) and why:
 

@@ -234,3 +234,17 @@ def test_bibliography_merge_prefers_evidence_entries(tmp_path):
     text = out.read_text()
     assert text.count("{shared,") == 1 and "From data" in text and "From paper" not in text
     assert "{a1," in text and "{m1," in text
+
+
+def test_imports_in_script_are_dependencies_without_declaring_them(toy):
+    (toy / "studies" / "f.py").write_text(
+        "import sys\nsys.path.insert(0, '.')\nfrom pathlib import Path\n"
+        "from retrosim.chain import K\nfrom retrosim import gait\n"
+        "INPUTS = []\nOUTPUTS = ['results/f.txt']\nPath('results').mkdir(exist_ok=True)\n"
+        "Path('results/f.txt').write_text(str(K + gait.K))\n"
+    )
+    assert "f" in build(toy).rebuilt
+    (toy / "retrosim" / "gait.py").write_text("K = 5\n")
+    report = build(toy)
+    assert set(report.rebuilt) == {"b", "f"}  # b declares retrosim.chain; f imports it
+    assert (toy / "results/f.txt").read_text() == "10"

@@ -93,6 +93,7 @@ class Study:
     args: list[str] = dataclasses.field(default_factory=list)
     timeout_s: float = DEFAULT_TIMEOUT_S
     modules: set[str] = dataclasses.field(default_factory=set)
+    auto_modules: set[str] = dataclasses.field(default_factory=set)
     extra_files: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -154,7 +155,9 @@ def module_file(name: str, root: Path) -> Path | None:
     return None
 
 
-def module_closure(names: set[str], root: Path) -> tuple[set[Path], set[str]]:
+def module_closure(
+    names: set[str], root: Path, declared: bool = True
+) -> tuple[set[Path], set[str]]:
     """Source files of ``names`` and of every package module they import, transitively.
 
     Returns ``(files, missing)``; ``missing`` holds the declared names that have no source file
@@ -163,7 +166,7 @@ def module_closure(names: set[str], root: Path) -> tuple[set[Path], set[str]]:
     files: set[Path] = set()
     missing: set[str] = set()
     seen: set[str] = set()
-    todo = deque((n, True) for n in sorted(names))
+    todo = deque((n, declared) for n in sorted(names))
     while todo:
         name, declared = todo.popleft()
         if name in seen:
@@ -221,13 +224,13 @@ def load_study(
         args = list(spec.get("args", []))
         timeout = float(spec.get("timeout_s", DEFAULT_TIMEOUT_S))
         auto, uses_common = set(), False
-    modules = {e for e in inputs if _is_module_name(e)} | auto
+    modules = {e for e in inputs if _is_module_name(e)}
     files = [e for e in inputs if not _is_module_name(e)]
     extra = [str(script.relative_to(root))]
     if uses_common:
         extra += [str(p.relative_to(root)) for p in sorted(script.parent.glob("_common.py"))]
         extra += [str(p.relative_to(root)) for p in sorted(script.parent.glob("matplotlibrc"))]
-    return Study(name, script, files, outputs, args, timeout, modules, extra)
+    return Study(name, script, files, outputs, args, timeout, modules, auto, extra)
 
 
 def discover(root: Path = ROOT, studies_dir: Path | None = None, foreign=None) -> list[Study]:
@@ -325,6 +328,9 @@ def input_files(study: Study, root: Path) -> tuple[dict[str, str], list[str]]:
             missing.append(extra)
     files, missing_modules = module_closure(study.modules, root)
     paths.update(files)
+    # imports found in the script itself: `from retrosim.x import name` also yields the
+    # candidate module retrosim.x.name, which need not exist, so these are never "missing"
+    paths.update(module_closure(study.auto_modules, root, declared=False)[0])
     missing += sorted(missing_modules)
     hashes = {str(p.relative_to(root)): sha256(p) for p in sorted(paths)}
     return hashes, missing

@@ -5,14 +5,22 @@ Every case runs in a fresh Python subprocess so that its peak resident memory
 interpreter and imported libraries (reported separately as ``*_import_rss_mb``).
 
 (b) ``inmem_*`` vs ``chunked_*``: the full chain (gait, five energetics models, knee) on a
-    grid that fits in memory, once with ``RetroChain.run`` and once with
-    :func:`retrosim.distributed.simulate_chunked` computed into memory with dask's threaded
-    scheduler (2 threads on this machine). ``chunked_speedup`` = in-memory time / chunked time.
+    grid that fits in memory (2·10⁶ condition-draws), with ``RetroChain.run`` and with
+    :func:`retrosim.distributed.simulate_chunked` (4 blocks, dask's threaded scheduler),
+    (i) computed into memory and (ii) written to a Zarr store (in-memory: run, then
+    ``to_zarr``; chunked: streamed block by block). ``*_speed`` = in-memory time / chunked
+    time (> 1: chunked is faster). Imports (dask, distributed, xarray) happen before timing.
 (e) ``sweep_*``: 10⁹ condition-draws (250 speeds x 2000 masses x 2 directions x running x
     level x 1000 draws) with the gait model and the Kram-Taylor (force-time) energetics
     model, knee off, streamed block by block (about 2·10⁶ condition-draws per block) to a
     Zarr store that holds, for five variables, the mean and SD over the 1000 draws of each
     condition. The store goes to ``benchmarks/.scratch/`` and is deleted afterwards.
+
+(f) ``fits_*``: four SBC replicates of the claims meta-analysis model
+    (:func:`retrosim.inference.run_sbc_replicate`, nutpie, 2 chains x 100 draws) run serially
+    and as Dask tasks on a fresh 2-worker ``LocalCluster`` (start-up and per-worker compilation
+    included) with :func:`retrosim.distributed.map_tasks`; ``fits_identical`` says whether the
+    two runs returned exactly the same ranks and diagnostics.
 
 Parameters are drawn from the literature priors (``calibrated=False``) so that the benchmark
 does not depend on the calibration posterior; the arithmetic per cell is the same.
@@ -31,12 +39,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRATCH = HERE / ".scratch"
+SCRATCH = HERE / ".scratch" / "dask"  # git-ignored; removed after the run
 
 #: (b) grid that fits in memory: 20 speeds x 25 masses x 2 directions x run x level x 2000 draws.
 INMEM = dict(n_speed=20, n_mass=25, n_draws=2000)
 #: (e) the large sweep: 250 x 2000 x 2 x 1 x 1 x 1000 = 1e9 condition-draws.
 SWEEP = dict(n_speed=250, n_mass=2000, n_draws=1000)
+#: (f) independent fits: SBC replicates of the meta-analysis model, serial vs 2-worker cluster.
+FITS = {"seeds": [1, 2, 3, 4], "settings": {"draws": 100, "tune": 200, "chains": 2}}
 SWEEP_VARIABLES = ["net_kcal_km", "gross_kcal_min", "net_cost_j_kg_m", "contact_time_s",
                    "peak_vgrf_n"]  # fmt: skip
 
@@ -55,26 +65,39 @@ def _grid(n_speed, n_mass):
 
 def _case(name: str) -> dict:
     """Run one case in this (fresh) process and return its figures."""
+    import dask.array  # noqa: F401  (imported before timing: dask probes for distributed)
+    import distributed  # noqa: F401
     import numpy as np
+    import xarray as xr
 
     from retrosim.chain import RetroChain
     from retrosim.distributed import simulate_chunked
 
     import_rss = _rss_mb()
-    if name in ("inmem", "chunked"):
+    if name in ("inmem", "chunked", "inmem_zarr", "chunked_zarr"):
         speed, mass = _grid(INMEM["n_speed"], INMEM["n_mass"])
         chain = RetroChain(calibrated=False)
         chain.run(speed[:2], mass[:2], n_draws=10, seed=1)  # warm caches (CSV parameter tables)
         n = len(speed) * len(mass) * 2 * INMEM["n_draws"]
+        out = SCRATCH / f"{name}.zarr"
         t0 = time.perf_counter()
-        if name == "inmem":
+        if name.startswith("inmem"):
             ds = chain.run(speed, mass, n_draws=INMEM["n_draws"], seed=1)
+            if name == "inmem_zarr":
+                ds.to_zarr(out, mode="w", consolidated=False)
         else:
             ds = simulate_chunked(speed, mass, n_draws=INMEM["n_draws"], seed=1, chain=chain,
-                                  chunks={"speed": 5}).compute()  # fmt: skip
+                                  chunks={"speed": 5},
+                                  out=out if name == "chunked_zarr" else None)  # fmt: skip
+            if name == "chunked":
+                ds = ds.compute()
+            else:
+                ds = xr.open_zarr(ds)
         seconds = time.perf_counter() - t0
+        nbytes = ds.nbytes / 2**20
+        shutil.rmtree(out, ignore_errors=True)
         return {"points": n, "seconds": seconds, "rss_mb": _rss_mb(), "import_rss_mb": import_rss,
-                "nbytes_mb": ds.nbytes / 2**20}  # fmt: skip
+                "nbytes_mb": nbytes}  # fmt: skip
     if name == "sweep":
         draws = int(os.environ.get("RETROSIM_BENCH_SWEEP_DRAWS", SWEEP["n_draws"]))
         speed, mass = _grid(SWEEP["n_speed"], SWEEP["n_mass"])
@@ -88,8 +111,6 @@ def _case(name: str) -> dict:
         )  # fmt: skip
         seconds = time.perf_counter() - t0
         store_mb = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
-        import xarray as xr
-
         with xr.open_zarr(path) as ds:
             blocks = int(ds.attrs["chunked_blocks"])
             written = {k: list(v.dims) for k, v in ds.data_vars.items()}
@@ -99,6 +120,19 @@ def _case(name: str) -> dict:
         return {"points": n, "seconds": seconds, "rss_mb": _rss_mb(), "import_rss_mb": import_rss,
                 "blocks": blocks, "store_mb": store_mb, "written": written,
                 "all_finite": finite}  # fmt: skip
+    if name == "fits":
+        import functools
+
+        from retrosim.distributed import map_tasks
+        from retrosim.inference import run_sbc_replicate
+
+        func = functools.partial(run_sbc_replicate, **FITS["settings"])
+        t0 = time.perf_counter()
+        serial = map_tasks(func, FITS["seeds"], serial=True)
+        t1 = time.perf_counter()
+        parallel = map_tasks(func, FITS["seeds"])  # fresh 2-worker LocalCluster, start-up included
+        t2 = time.perf_counter()
+        return {"serial_s": t1 - t0, "cluster_s": t2 - t1, "identical": serial == parallel}
     raise ValueError(name)
 
 
@@ -112,21 +146,31 @@ def _run_case(name: str) -> dict:
 
 
 def run() -> dict:
-    SCRATCH.mkdir(exist_ok=True)
+    SCRATCH.mkdir(parents=True, exist_ok=True)
     try:
-        inmem = _run_case("inmem")
-        chunked = _run_case("chunked")
+        case = {
+            name: _run_case(name) for name in ("inmem", "chunked", "inmem_zarr", "chunked_zarr")
+        }
         sweep = _run_case("sweep")
+        fits = _run_case("fits")
     finally:
-        shutil.rmtree(SCRATCH / "sweep.zarr", ignore_errors=True)
+        shutil.rmtree(SCRATCH, ignore_errors=True)
+    inmem, chunked = case["inmem"], case["chunked"]
     return {
         "inmem_points": inmem["points"],
-        "inmem_s": round(inmem["seconds"], 2),
-        "inmem_peak_rss_mb": round(inmem["rss_mb"]),
         "inmem_dataset_mb": round(inmem["nbytes_mb"]),
+        "inmem_s": round(inmem["seconds"], 2),
         "chunked_s": round(chunked["seconds"], 2),
+        "chunked_vs_inmem_speed": round(inmem["seconds"] / chunked["seconds"], 2),
+        "inmem_peak_rss_mb": round(inmem["rss_mb"]),
         "chunked_peak_rss_mb": round(chunked["rss_mb"]),
-        "chunked_speedup": round(inmem["seconds"] / chunked["seconds"], 2),
+        "inmem_to_zarr_s": round(case["inmem_zarr"]["seconds"], 2),
+        "chunked_to_zarr_s": round(case["chunked_zarr"]["seconds"], 2),
+        "chunked_vs_inmem_to_zarr_speed": round(
+            case["inmem_zarr"]["seconds"] / case["chunked_zarr"]["seconds"], 2
+        ),
+        "inmem_to_zarr_peak_rss_mb": round(case["inmem_zarr"]["rss_mb"]),
+        "chunked_to_zarr_peak_rss_mb": round(case["chunked_zarr"]["rss_mb"]),
         "import_rss_mb": round(inmem["import_rss_mb"]),
         "sweep_points": sweep["points"],
         "sweep_s": round(sweep["seconds"], 1),
@@ -136,6 +180,11 @@ def run() -> dict:
         "sweep_store_mb": round(sweep["store_mb"], 1),
         "sweep_written": "mean,sd over draws of " + ",".join(sweep["written"]),
         "sweep_all_finite": sweep["all_finite"],
+        "fits_n": len(FITS["seeds"]),
+        "fits_serial_s": round(fits["serial_s"], 1),
+        "fits_cluster_s": round(fits["cluster_s"], 1),
+        "fits_cluster_speedup": round(fits["serial_s"] / fits["cluster_s"], 2),
+        "fits_identical": fits["identical"],
     }
 
 

@@ -104,6 +104,7 @@ def get_client(scheduler: str | None = None, *, timeout_s: float = 10.0):
     InputError
         If the address is malformed or nothing answers at it within ``timeout_s``.
     """
+    import dask
     from distributed import Client
 
     argument = "scheduler"
@@ -111,14 +112,24 @@ def get_client(scheduler: str | None = None, *, timeout_s: float = 10.0):
         scheduler, argument = os.environ[SCHEDULER_ENV], SCHEDULER_ENV
     if scheduler is None:
         log.info("starting a local Dask cluster: 2 worker processes x 1 thread, loopback only")
-        return Client(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            local_directory=tempfile.gettempdir(),
-        )
+        # Generous start-up timeouts: on a loaded 2-core machine importing PyMC in a fresh
+        # worker can take longer than dask's 30 s default. RETROSIM_THREADS=1 keeps each
+        # worker's model kernels on its one thread (the cluster already uses both cores).
+        timeouts = {
+            "distributed.comm.timeouts.connect": "180s",
+            "distributed.comm.timeouts.tcp": "180s",
+        }
+        with dask.config.set(timeouts):
+            return Client(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                local_directory=tempfile.gettempdir(),
+                env={"RETROSIM_THREADS": "1"},
+                timeout="180s",
+            )
     address = check_scheduler_address(scheduler, argument)
     try:
         return Client(address, timeout=f"{timeout_s}s")

@@ -177,6 +177,8 @@ def _ship_by_value(func) -> None:
     """
     import cloudpickle
 
+    while isinstance(func, functools.partial):
+        func = func.func
     module = sys.modules.get(getattr(func, "__module__", None) or "")
     path = getattr(module, "__file__", None)
     if module is None or path is None or module.__name__ == "__main__":
@@ -478,8 +480,18 @@ def _dask_scheduler(scheduler):
     if scheduler is None and os.environ.get(SCHEDULER_ENV):
         scheduler = "distributed"  # get_client reads the address from the environment
     if scheduler in (None, "threads", "synchronous", "processes"):
-        with dask.config.set(scheduler=scheduler or "threads"):
-            yield
+        from . import _kernels
+
+        # Blocks already run on one dask thread per core: keep the model's own element-wise
+        # kernels serial meanwhile (no oversubscription), then restore their setting.
+        previous = _kernels.threads()
+        if scheduler in (None, "threads"):
+            _kernels.set_threads(1)
+        try:
+            with dask.config.set(scheduler=scheduler or "threads"):
+                yield
+        finally:
+            _kernels.set_threads(previous)
         return
     with using_client(None if scheduler == "distributed" else scheduler) as client:
         with dask.config.set(scheduler=client.get):

@@ -27,7 +27,8 @@ With ``P_in`` = posterior probability that the effect lies in the claimed range 
 
 * **not testable with current evidence** — no study reports the outcome under this reading
   (e.g. no self-selected-speed energy data). No number is guessed.
-* **supported** — ``P_in >= 0.5`` and ``P_dir >= 0.95``.
+* **supported** — ``P_in >= 0.5`` and ``P_dir >= 0.95``, from at least two independent studies
+  (one study can make a claim at most *plausible*, however narrow its interval).
 * **plausible** — otherwise ``P_in >= 0.25``.
 * **not supported** — ``0.05 <= P_in < 0.25``.
 * **contradicted** — ``P_in < 0.05``: the claimed range is essentially excluded.
@@ -62,6 +63,7 @@ P_SUPPORTED = 0.5
 P_DIRECTION_SUPPORTED = 0.95
 P_PLAUSIBLE = 0.25
 P_CONTRADICTED = 0.05
+MIN_STUDIES_SUPPORTED = 2
 
 STEP_FREQUENCY_FAMILY = "gait:step_frequency_hz"
 
@@ -270,9 +272,13 @@ def analysis_rows(effects: pd.DataFrame) -> pd.DataFrame:
     return df[keep].reset_index(drop=True)
 
 
-def verdict(p_in: float, p_dir: float) -> str:
+def verdict(p_in: float, p_dir: float, n_studies: int = MIN_STUDIES_SUPPORTED) -> str:
     """Verdict word from the documented thresholds (module docstring)."""
-    if p_in >= P_SUPPORTED and p_dir >= P_DIRECTION_SUPPORTED:
+    if (
+        p_in >= P_SUPPORTED
+        and p_dir >= P_DIRECTION_SUPPORTED
+        and n_studies >= MIN_STUDIES_SUPPORTED
+    ):
         return "supported"
     if p_in >= P_PLAUSIBLE:
         return "plausible"
@@ -425,7 +431,7 @@ def evaluate(
                     p_in_range=p_in,
                     n_studies=n_studies,
                     n_participants=n_part,
-                    verdict=verdict(p_in, p_dir),
+                    verdict=verdict(p_in, p_dir, n_studies),
                     reliable=bool(result.converged),
                     note="; ".join(x for x in (note, c.measure_note) if x),
                 )

@@ -1180,7 +1180,9 @@ def _family_effect_summary(result: MetaResult) -> dict:
     return out
 
 
-def leave_one_study_out(result: MetaResult, *, draws=500, tune=500, chains=2, seed) -> pd.DataFrame:
+def leave_one_study_out(
+    result: MetaResult, *, draws=1000, tune=1000, chains=2, seed
+) -> pd.DataFrame:
     """Refit without each study (all its rows masked out) and report the change of every
     family's mean effect [%] (same compiled model; nutpie only)."""
     design = result.design
@@ -1232,7 +1234,7 @@ SENSITIVITY_VARIANTS = {
 
 
 def sensitivity(
-    effects, *, variants=None, draws=500, tune=500, chains=2, seed, robust_variant=False
+    effects, *, variants=None, draws=1000, tune=1000, chains=2, seed, robust_variant=False
 ) -> pd.DataFrame:
     """Refit under other priors (r prior, prior scales, flat-ish) and report every family's mean
     effect [%] per variant. ``robust_variant`` adds a Student-t fit (a second compile)."""

@@ -28,6 +28,11 @@ def test_verdict_thresholds(p_in, p_dir, word):
     assert cl.verdict(p_in, p_dir) == word
 
 
+def test_one_study_cannot_support_a_claim():
+    assert cl.verdict(0.9, 0.99, n_studies=1) == "plausible"
+    assert cl.verdict(0.9, 0.99, n_studies=2) == "supported"
+
+
 def test_registry_has_the_required_claims():
     keys = {c.key for c in cl.CLAIMS}
     assert {
@@ -134,10 +139,10 @@ def test_evaluate_readings_and_testability():
     kkm = tab.loc[("knee_stress_30", "knee_per_km_same_speed")]
     assert kkm["median_pct"] == pytest.approx(100 * (0.8 * 1.1 - 1), abs=1.0)
     assert tab.loc[("knee_stress_30", "per_step_same_speed"), "verdict"] == "contradicted"
-    # self-selected PFJ -45 %: inside 30-80 % less
+    # self-selected PFJ -45 %: inside 30-80 % less, but from one study only
     k_ss = tab.loc[("knee_stress_30_80", "per_step_self_selected")]
     assert k_ss["median_pct"] == pytest.approx(-45.0, abs=1.5)
-    assert k_ss["verdict"] == "supported"
+    assert k_ss["n_studies"] == 1 and k_ss["verdict"] == "plausible"
     # no heart-rate or GRF data in this table
     assert tab.loc[("heart_rate_higher", "per_minute_same_speed"), "verdict"].startswith(
         "not testable"

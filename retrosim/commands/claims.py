@@ -107,6 +107,8 @@ def run(args) -> int:
     from ..errors import InputError
     from ..paths import results_dir
 
+    for noisy in ("pytensor", "pymc", "numba", "arviz", "matplotlib", "h5py", "nutpie"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     for name in ("draws", "tune", "chains"):
         if getattr(args, name) < 1:
             raise InputError(

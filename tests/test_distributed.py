@@ -145,7 +145,7 @@ def worker_pid(_):
     return os.getpid()
 
 
-def test_local_cluster_fits_equal_serial_fits():
+def test_local_cluster_fits_and_chunks_equal_serial(chain, in_memory, tmp_path):
     items = [10, 40, 90]
     serial = map_tasks(tiny_fit, items, seed=11, serial=True)
     client = get_client()
@@ -154,6 +154,13 @@ def test_local_cluster_fits_equal_serial_fits():
         pids = map_tasks(worker_pid, range(4), scheduler=client)
         assert os.getpid() not in pids  # really ran in worker processes
         parallel = map_tasks(tiny_fit, items, seed=11, scheduler=client)
+        # the chunked grid evaluated by the cluster's workers, streamed to Zarr
+        out = simulate_chunked(
+            *GRID.values(), n_draws=N_DRAWS, seed=SEED, chain=chain, chunks={"speed": 3},
+            variables=["net_kcal_km", "pfj_force_bw"], out=tmp_path / "c.zarr", scheduler=client,
+        )  # fmt: skip
+        with xr.open_zarr(out) as got:
+            xr.testing.assert_equal(got.load(), in_memory[["net_kcal_km", "pfj_force_bw"]])
     finally:
         client.close()
     assert [r[0] for r in parallel] == items  # in item order

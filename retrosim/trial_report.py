@@ -148,24 +148,28 @@ def plot_fit(fit, kind="ratio", ax=None):
 def observed_ratios(fit) -> pd.DataFrame:
     """Per participant and speed: mean backward / mean forward outcome (raw data)."""
     df = fit.data_
-    g = df.groupby(["participant_id", "speed_m_s", "direction"], observed=True)[fit.outcome]
+    g = df.groupby(["participant_id", "mode", "speed_m_s", "direction"], observed=True)[fit.outcome]
     wide = g.mean().unstack("direction")
     wide = wide.dropna()
     return (wide["backward"] / wide["forward"]).rename("ratio").reset_index()
 
 
 def _plot_ratio(fit, ax):
-    grid = np.linspace(fit.data_["speed_m_s"].min(), fit.data_["speed_m_s"].max(), 50)
-    r = fit.ratio_at(grid)
-    pr = fit.participant_ratio_
-    for _, sub in pr.groupby("participant_id"):
-        ax.plot(sub["speed_m_s"], sub["ratio_median"], color="0.75", lw=0.8, zorder=1)
     obs = observed_ratios(fit)
-    ax.scatter(obs["speed_m_s"], obs["ratio"], s=10, color="0.45", zorder=2,
-               label="observed, per participant")  # fmt: skip
-    ax.fill_between(grid, r["ratio_q5"], r["ratio_q95"], color="C0", alpha=0.3, zorder=3,
-                    label="population, 90% interval")  # fmt: skip
-    ax.plot(grid, r["ratio_median"], color="C0", lw=2, zorder=4, label="population median")
+    pr = fit.participant_ratio_
+    for i, (mode, speeds) in enumerate(fit._conditions()):
+        color = f"C{i}"
+        grid = np.linspace(speeds.min(), speeds.max(), 50) if speeds.size > 1 else speeds
+        r = fit.ratio_at(grid, mode=mode)
+        for _, sub in pr[pr["mode"] == mode].groupby("participant_id"):
+            ax.plot(sub["speed_m_s"], sub["ratio_median"], color="0.75", lw=0.8, zorder=1)
+        o = obs[obs["mode"] == mode]
+        ax.scatter(o["speed_m_s"], o["ratio"], s=10, color="0.45", zorder=2,
+                   label="observed, per participant" if i == 0 else None)  # fmt: skip
+        ax.fill_between(grid, r["ratio_q5"], r["ratio_q95"], color=color, alpha=0.3, zorder=3,
+                        label=f"{mode}: population, 90% interval")  # fmt: skip
+        ax.plot(grid, r["ratio_median"], color=color, lw=2, zorder=4, marker="o" if
+                grid.size == 1 else None, label=f"{mode}: population median")  # fmt: skip
     ax.axhline(1.0, color="k", lw=0.6, ls=":")
     ax.set_xlabel("speed [m/s]")
     ax.set_ylabel(f"backward / forward {fit.outcome}")
@@ -201,7 +205,7 @@ def _plot_prior(fit, ax):
     ax.plot(grid, stats.norm.pdf(grid, pu["prior_mean"], pu["prior_sd"]), color="0.4", ls="--",
             label="prior")  # fmt: skip
     ax.hist(x, bins=60, density=True, color="C1", alpha=0.6, label="posterior (lab data)")
-    ax.set_xlabel(f"log backward/forward ratio at {fit.speed_ref_m_s_:g} m/s")
+    ax.set_xlabel(f"log backward/forward ratio ({fit._modes()[0]}) at {fit.speed_ref_m_s_:g} m/s")
     ax.set_ylabel("density")
     ax.set_title("Population direction effect: prior and posterior")
     ax.legend(fontsize=8, frameon=False)
@@ -260,7 +264,7 @@ def render_report(fit, claims: pd.DataFrame | None = None, figures=("ratio.png",
         "",
         "## Updating the evidence",
         "",
-        f"Prior for the population log ratio at {pu['speed_ref_m_s']:g} m/s: "
+        f"Prior for the population log ratio ({fit._modes()[0]}) at {pu['speed_ref_m_s']:g} m/s: "
         f"N({pu['prior_mean']:.3f}, {pu['prior_sd']:.3f}) (ratio {pu['prior_ratio']:.3f}). "
         f"Posterior: mean {pu['posterior_mean']:.3f}, sd {pu['posterior_sd']:.3f} "
         f"(ratio {pu['posterior_ratio_median']:.3f}); the lab data moved the mean by "
@@ -288,7 +292,7 @@ def render_report(fit, claims: pd.DataFrame | None = None, figures=("ratio.png",
         "",
         "log outcome = intercept + participant intercept + (direction effect + participant "
         "direction effect) x direction (+1/2 backward, -1/2 forward) + speed + direction x speed "
-        "(+ walk, + log body mass, + grade when they vary) + trial noise. See "
+        "(+ walk and direction x walk, + log body mass, + grade when they vary) + trial noise. See "
         "`help(retrosim.trials)` for priors.",
         "",
     ]
@@ -300,8 +304,9 @@ def _participant_wide(pr: pd.DataFrame) -> pd.DataFrame:
         cell=[f"{m:.3f} [{a:.3f}, {b:.3f}]" for m, a, b in
               zip(pr["ratio_median"], pr["ratio_q5"], pr["ratio_q95"], strict=True)]
     )  # fmt: skip
-    wide = cell.pivot(index="participant_id", columns="speed_m_s", values="cell").fillna("")
-    wide.columns = [f"{c:g}" for c in wide.columns]
+    wide = cell.pivot(index="participant_id", columns=["mode", "speed_m_s"], values="cell")
+    wide = wide.fillna("")
+    wide.columns = [f"{m} {v:g}" for m, v in wide.columns]
     return wide.reset_index()
 
 

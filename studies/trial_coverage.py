@@ -44,6 +44,8 @@ CHECKED = (
     "sigma_trial",
 )
 PROB = 0.90
+#: Same default as :class:`retrosim.trials.TrialFit`.
+TARGET_ACCEPT = 0.9
 _COMPILED: dict = {}
 
 
@@ -74,7 +76,7 @@ def _compiled_for(design):
 
 
 def run_replicate(seed, *, n_participants=12, speeds_m_s=(2.0, 2.5, 3.0, 3.5), n_trials=2,
-                  draws=1000, tune=1000, chains=4) -> dict:  # fmt: skip
+                  draws=1000, tune=1000, chains=4, target_accept=TARGET_ACCEPT) -> dict:  # fmt: skip
     """Simulate, fit and check interval coverage for one seed. Returns a flat dict."""
     import nutpie
 
@@ -86,7 +88,8 @@ def run_replicate(seed, *, n_participants=12, speeds_m_s=(2.0, 2.5, 3.0, 3.5), n
     design = _design(validate_trials(df, outcome="vo2_ml_kg_min"), "vo2_ml_kg_min")
     compiled, form = _compiled_for(design)
     idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, 2),
-                          seed=int(seed), progress_bar=False, save_warmup=False)  # fmt: skip
+                          seed=int(seed), progress_bar=False, save_warmup=False,
+                          target_accept=target_accept)  # fmt: skip
     post = idata["posterior"].to_dataset()
     diag = diagnose(idata, [n for n in post.data_vars if not n.startswith(("u_", "v_"))],
                     sampler="nutpie")  # fmt: skip

@@ -486,3 +486,27 @@ def test_coverage_replicate_runs():
         assert isinstance(res[f"{name}_covered"], bool)
     summary = trial_coverage.summarise(pd.DataFrame([res]))
     assert summary["n_replicates"] == 1
+
+
+def test_design_of_mixed_modes_and_parameterization_rule():
+    from retrosim.trials import _choose_parameterization, _design
+
+    run, _ = simulate_trials(n_participants=4, speeds_m_s=(2.5, 3.0), seed=1, mode="run")
+    walk, _ = simulate_trials(n_participants=4, speeds_m_s=(1.0, 1.4), seed=2, mode="walk")
+    walk["mass_kg"] = walk["participant_id"].map(run.groupby("participant_id")["mass_kg"].first())
+    design = _design(validate_trials(pd.concat([run, walk], ignore_index=True)), "vo2_ml_kg_min")
+    cols = design.columns()
+    assert {"beta_walk", "beta_direction_walk"} <= set(cols)
+    assert np.allclose(cols["beta_direction_walk"], design.d * design.walk)
+    assert design.mass_participant is not None and "beta_log_mass" not in cols
+    # many precise trials per participant -> centred; one noisy trial each -> non-centred
+    form = _choose_parameterization("auto", design)
+    assert form["participant"] == "centered"
+    noisy, _ = simulate_trials(n_participants=8, speeds_m_s=(2.0,), n_trials=1, seed=3,
+                               params={"sigma_trial": 0.3, "sigma_participant": 0.01,
+                                       "sigma_participant_direction": 0.01})  # fmt: skip
+    d2 = _design(validate_trials(noisy), "vo2_ml_kg_min")
+    assert _choose_parameterization("auto", d2) == {"participant": "noncentered",
+                                                    "participant_direction": "noncentered"}  # fmt: skip
+    with pytest.raises(InputError, match="parameterization"):
+        _choose_parameterization("sideways", d2)

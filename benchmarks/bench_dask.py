@@ -147,6 +147,7 @@ def _run_case(name: str) -> dict:
 
 def run() -> dict:
     SCRATCH.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
     try:
         case = {
             name: _run_case(name) for name in ("inmem", "chunked", "inmem_zarr", "chunked_zarr")
@@ -185,6 +186,10 @@ def run() -> dict:
         "fits_cluster_s": round(fits["cluster_s"], 1),
         "fits_cluster_speedup": round(fits["serial_s"] / fits["cluster_s"], 2),
         "fits_identical": fits["identical"],
+        "load_average_before_after": (
+            f"{'/'.join(f'{x:.1f}' for x in load_before)} -> "
+            f"{'/'.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min) on {os.cpu_count()} CPUs"
+        ),
     }
 
 

@@ -269,6 +269,9 @@ def _summarise(ds, dim: str, statistics: Sequence[str]):
         parts.append(part)
     out = xr.concat(parts, dim=pd.Index(list(statistics), name="statistic"))
     out = out.assign_coords(statistic=np.array(list(statistics), dtype=str))
+    out["statistic"].attrs.update(
+        units="1", long_name=f"summary over {dim} (mean; sd with ddof=1; qNN: NN % quantile)"
+    )
     for name in names:
         out[name].attrs = dict(ds[name].attrs, reduced_over=dim)
     for name, var in ds.data_vars.items():

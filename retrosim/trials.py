@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "PARAMS",
     "TrialFit",
+    "direction_prior_from_meta",
     "fit_trials",
     "mixedlm_crosscheck",
     "simulate_trials",
@@ -825,6 +826,42 @@ def fit_trials(data, outcome="vo2_ml_kg_min", *, source=None, **options) -> Tria
         if name not in known:
             raise InputError(f"unknown option; accepted: {', '.join(sorted(known))}", argument=name)
     return TrialFit(outcome, **options).fit(data, source=source)
+
+
+def direction_prior_from_meta(
+    result, family="energy", *, mode="run", speed_m_s=None, predictive=True, seed=0
+) -> tuple[float, float]:
+    """(mean, sd) of the ln backward/forward ratio from a meta-analysis, for ``prior_direction``.
+
+    Parameters
+    ----------
+    result : retrosim.inference.MetaResult
+        Fitted meta-analysis (anything with ``effect_draws(family, mode=, matching=,
+        speed_m_s=)`` and ``draws(name)`` works).
+    family : str
+        Outcome family of the meta-analysis matching the lab outcome (e.g. ``"energy"``).
+    mode : {"run", "walk"}
+    speed_m_s : float, optional
+        Speed [m/s] at which to read the effect; use the lab fit's reference speed.
+    predictive : bool
+        Add the between-study spread (``tau_study`` of the family): a new lab is a new study,
+        so its population effect varies around the pooled mean by tau. ``False`` uses the
+        pooled mean only (tighter, and overconfident for a single lab).
+    seed : int
+        Seed of the normal draws that add the between-study spread.
+
+    Returns
+    -------
+    (float, float)
+        Mean and SD on the ln-ratio scale.
+    """
+    eff = np.asarray(result.effect_draws(family, mode=mode, matching="same",
+                                         speed_m_s=speed_m_s), dtype=float)  # fmt: skip
+    if predictive:
+        j = result.family_index(family)
+        tau = np.asarray(result.draws("tau_study"), dtype=float)[:, j]
+        eff = eff + tau * np.random.default_rng(seed).standard_normal(eff.shape)
+    return float(eff.mean()), float(eff.std(ddof=1))
 
 
 # ------------------------------------------------------------------ cross-check

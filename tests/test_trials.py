@@ -510,3 +510,29 @@ def test_design_of_mixed_modes_and_parameterization_rule():
                                                     "participant_direction": "noncentered"}  # fmt: skip
     with pytest.raises(InputError, match="parameterization"):
         _choose_parameterization("sideways", d2)
+
+
+def test_direction_prior_from_meta_adds_between_study_spread():
+    from retrosim.trials import direction_prior_from_meta
+
+    class FakeMeta:  # the interface of retrosim.inference.MetaResult that is used
+        def __init__(self):
+            rng = np.random.default_rng(12345)  # not the seed of the added spread
+            self._alpha = rng.normal(0.26, 0.03, 20000)
+            self._tau = np.column_stack([np.full(20000, 0.1), np.full(20000, 0.04)])
+
+        def effect_draws(self, family, *, mode, matching, speed_m_s):
+            assert (family, mode, matching) == ("energy", "run", "same")
+            return self._alpha
+
+        def family_index(self, family):
+            return 1
+
+        def draws(self, name):
+            assert name == "tau_study"
+            return self._tau
+
+    m, sd = direction_prior_from_meta(FakeMeta(), "energy", speed_m_s=3.0, predictive=False)
+    assert m == pytest.approx(0.26, abs=0.002) and sd == pytest.approx(0.03, rel=0.03)
+    m, sd = direction_prior_from_meta(FakeMeta(), "energy", speed_m_s=3.0)
+    assert sd == pytest.approx(np.hypot(0.03, 0.04), rel=0.03)

@@ -29,8 +29,10 @@ With ``P_in`` = posterior probability that the effect lies in the claimed range 
   (e.g. no self-selected-speed energy data). No number is guessed.
 * **supported** — ``P_in >= 0.5`` and ``P_dir >= 0.95``, from at least two independent studies
   (one study can make a claim at most *plausible*, however narrow its interval).
-* **plausible** — otherwise ``P_in >= 0.25``.
-* **not supported** — ``0.05 <= P_in < 0.25``.
+* **plausible** — otherwise ``P_in >= 0.25`` and ``P_dir >= 0.5`` (the claimed direction is
+  at least as likely as not: an "up to 80 % less" claim is not plausible when the data point to
+  more, merely because "up to" admits small effects).
+* **not supported** — ``P_in >= 0.05`` but not plausible.
 * **contradicted** — ``P_in < 0.05``: the claimed range is essentially excluded.
 
 A verdict whose fit failed the convergence gate (R-hat > 1.01, bulk or tail ESS < 400, or any
@@ -62,6 +64,7 @@ __all__ = [
 P_SUPPORTED = 0.5
 P_DIRECTION_SUPPORTED = 0.95
 P_PLAUSIBLE = 0.25
+P_DIRECTION_PLAUSIBLE = 0.5
 P_CONTRADICTED = 0.05
 MIN_STUDIES_SUPPORTED = 2
 
@@ -280,7 +283,7 @@ def verdict(p_in: float, p_dir: float, n_studies: int = MIN_STUDIES_SUPPORTED) -
         and n_studies >= MIN_STUDIES_SUPPORTED
     ):
         return "supported"
-    if p_in >= P_PLAUSIBLE:
+    if p_in >= P_PLAUSIBLE and p_dir >= P_DIRECTION_PLAUSIBLE:
         return "plausible"
     if p_in >= P_CONTRADICTED:
         return "not supported"

@@ -19,6 +19,8 @@ from retrosim.sampling import Diagnostics
         (0.60, 0.97, "supported"),
         (0.60, 0.90, "plausible"),
         (0.30, 0.99, "plausible"),
+        (0.39, 0.39, "not supported"),
+        (0.30, 0.50, "plausible"),
         (0.10, 0.99, "not supported"),
         (0.04, 0.99, "contradicted"),
         (0.00, 0.01, "contradicted"),

@@ -71,6 +71,7 @@ def main() -> None:
         n_not_independent=int((~studies["independent_report"].astype(bool)).sum()),
         n_unverified=int((~data["verified"].astype(bool)).sum()),
         default_r=evidence.DEFAULT_R,
+        citation_keys=sorted(studies["citation_key"].dropna().astype(str).unique()),
         year_min=int(studies["year"].min()),
         year_max=int(studies["year"].max()),
     )

@@ -40,17 +40,8 @@ def main() -> None:
             edgecolor="white",
             lw=0.4,
         )
-        ax.set_title(LABELS.get(name, name), fontsize=7.5)
+        ax.set_title(f"{LABELS.get(name, name)}\np = {uni.loc[name, 'p_chi2']:.2f}", fontsize=7.5)
         ax.set_xticks([0, n_ranks])
-        ax.text(
-            0.5,
-            0.04,
-            f"p = {uni.loc[name, 'p_chi2']:.2f}",
-            transform=ax.transAxes,
-            ha="center",
-            fontsize=6.5,
-            color="0.2",
-        )
         ax.grid(False)
     axes[0].set_ylabel("replicates")
     fig.supxlabel("rank of the true value among the posterior draws", fontsize=7.5)

@@ -27,6 +27,8 @@ TIMEOUT_S = 1500
 SEED = 20261121
 DRAWS, TUNE, CHAINS = 1000, 1000, 4
 CHECK_DRAWS, CHECK_TUNE, CHECK_CHAINS = 500, 500, 2
+#: Axis range of the sensitivity panel [%]: wide prior variants have intervals beyond it (clipped).
+SENS_YLIM = (-100, 200)
 #: Outcome families shown in the forest plot and quoted in the text.
 FAMILIES = {
     "energy": "Energy (VO2, cost, rate)",
@@ -129,6 +131,7 @@ def sensitivity_figure(sens, loso, plt):
         fontsize=6.5,
     )
     ax.axhline(0, color="0.4", lw=0.7)
+    ax.set_ylim(*SENS_YLIM)
     ax.set_ylabel("pooled effect (%)")
     ax.set_title("Prior and correlation sensitivity", loc="left", fontsize=8)
     ax.legend(fontsize=5.5, ncol=2, loc="upper right")
@@ -326,6 +329,10 @@ def main() -> None:
         else "",
         "n_loso": int(loso["left_out"].nunique()),
         "variants": [v for v in dict.fromkeys(sens["variant"]) if v != "default"],
+        "sens_ylim": list(SENS_YLIM),
+        "sens_clipped": int(
+            (sens["ci_high_pct"] > SENS_YLIM[1]).sum() + (sens["ci_low_pct"] < SENS_YLIM[0]).sum()
+        ),
         "interval_pct": round(100 * (2 * norm.cdf(1.96) - 1)),
         "claims": verdict_values,
         "thresholds": {

@@ -16,6 +16,10 @@ interpreter and imported libraries (reported separately as ``*_import_rss_mb``).
     Zarr store that holds, for five variables, the mean and SD over the 1000 draws of each
     condition. The store goes to ``benchmarks/.scratch/`` and is deleted afterwards.
 
+(e') ``sweep_full_chain_*``: the same 250 x 2000 x 2 conditions with the full chain (five
+    energetics models and the knee model) and 100 draws (10⁸ condition-draws), seven variables
+    (the five above and the peak patellofemoral force per contact and per km) reduced to
+    mean and SD; at this rate a 10⁹ full-chain sweep would take ten times as long.
 (f) ``fits_*``: four SBC replicates of the claims meta-analysis model
     (:func:`retrosim.inference.run_sbc_replicate`, nutpie, 2 chains x 100 draws) run serially
     and as Dask tasks on a fresh 2-worker ``LocalCluster`` (start-up and per-worker compilation
@@ -47,6 +51,9 @@ INMEM = dict(n_speed=20, n_mass=25, n_draws=2000)
 SWEEP = dict(n_speed=250, n_mass=2000, n_draws=1000)
 #: (f) independent fits: SBC replicates of the meta-analysis model, serial vs 2-worker cluster.
 FITS = {"seeds": [1, 2, 3, 4], "settings": {"draws": 100, "tune": 200, "chains": 2}}
+#: (e') the same conditions with the full chain (five models, knee) and 100 draws: 1e8.
+SWEEP_FULL_DRAWS = 100
+SWEEP_KNEE = ["pfj_force_bw", "pfj_force_per_km_bw"]
 SWEEP_VARIABLES = ["net_kcal_km", "gross_kcal_min", "net_cost_j_kg_m", "contact_time_s",
                    "peak_vgrf_n"]  # fmt: skip
 
@@ -98,16 +105,21 @@ def _case(name: str) -> dict:
         shutil.rmtree(out, ignore_errors=True)
         return {"points": n, "seconds": seconds, "rss_mb": _rss_mb(), "import_rss_mb": import_rss,
                 "nbytes_mb": nbytes}  # fmt: skip
-    if name == "sweep":
-        draws = int(os.environ.get("RETROSIM_BENCH_SWEEP_DRAWS", SWEEP["n_draws"]))
+    if name in ("sweep", "sweep_full"):
+        full = name == "sweep_full"
+        draws = SWEEP_FULL_DRAWS if full else SWEEP["n_draws"]
+        draws = int(os.environ.get("RETROSIM_BENCH_SWEEP_DRAWS", draws))
         speed, mass = _grid(SWEEP["n_speed"], SWEEP["n_mass"])
-        chain = RetroChain(models=("kram_taylor",), calibrated=False, knee=False)
-        out = SCRATCH / "sweep.zarr"
+        if full:
+            chain, variables = RetroChain(calibrated=False), SWEEP_VARIABLES + SWEEP_KNEE
+        else:
+            chain = RetroChain(models=("kram_taylor",), calibrated=False, knee=False)
+            variables = SWEEP_VARIABLES
+        out = SCRATCH / f"{name}.zarr"
         t0 = time.perf_counter()
         path = simulate_chunked(
             speed, mass, ("forward", "backward"), ("run",), (0.0,), n_draws=draws, seed=1,
-            chain=chain, variables=SWEEP_VARIABLES, reduce="draw", statistics=("mean", "sd"),
-            out=out,
+            chain=chain, variables=variables, reduce="draw", statistics=("mean", "sd"), out=out,
         )  # fmt: skip
         seconds = time.perf_counter() - t0
         store_mb = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
@@ -153,6 +165,7 @@ def run() -> dict:
             name: _run_case(name) for name in ("inmem", "chunked", "inmem_zarr", "chunked_zarr")
         }
         sweep = _run_case("sweep")
+        full = _run_case("sweep_full")
         fits = _run_case("fits")
     finally:
         shutil.rmtree(SCRATCH, ignore_errors=True)
@@ -181,6 +194,10 @@ def run() -> dict:
         "sweep_store_mb": round(sweep["store_mb"], 1),
         "sweep_written": "mean,sd over draws of " + ",".join(sweep["written"]),
         "sweep_all_finite": sweep["all_finite"],
+        "sweep_full_chain_points": full["points"],
+        "sweep_full_chain_s": round(full["seconds"], 1),
+        "sweep_full_chain_points_per_s": round(full["points"] / full["seconds"]),
+        "sweep_full_chain_peak_rss_mb": round(full["rss_mb"]),
         "fits_n": len(FITS["seeds"]),
         "fits_serial_s": round(fits["serial_s"], 1),
         "fits_cluster_s": round(fits["cluster_s"], 1),

@@ -168,7 +168,8 @@ def sensitivity_figure(sens, loso, plt):
 def _effect_text(r):
     if not np.isfinite(r.median_pct):
         return "–"
-    return f"{r.median_pct:+.0f} ({r.ci_low_pct:+.0f} to {r.ci_high_pct:+.0f})"
+    med, lo, hi = (round(float(x)) for x in (r.median_pct, r.ci_low_pct, r.ci_high_pct))
+    return f"{med:+d} ({lo:+d} to {hi:+d})"  # integers: no "-0"
 
 
 def write_claim_tables(claims, verdicts, converged):

@@ -10,7 +10,9 @@ per-step peaks, so only these readings can be tested here:
 * ``per_step_same_speed`` (knee): peak force or stress per step.
 
 Self-selected-speed readings and knee load per km (which needs step frequency) are reported
-as not testable with these data. The claim is checked for each mode it concerns at the mean
+as not testable with these data. One lab's data set counts as one study, so, as in
+:func:`retrosim.claims.verdict`, it can make a claim at most "plausible"; ``p_in_range`` and
+``p_direction`` say how strongly the data speak. The claim is checked for each mode it concerns at the mean
 speed of that mode's trials (``speed_m_s``); the probability of the claimed range at the slowest and fastest speeds is given
 alongside (``p_in_range_slowest``, ``p_in_range_fastest``). If :mod:`retrosim.claims` cannot be imported, the built-in
 :data:`FALLBACK_CLAIMS` (energy and heart-rate claims only, same wording) are used with the
@@ -52,11 +54,11 @@ FALLBACK_CLAIMS = (
 )  # fmt: skip
 
 
-def _fallback_verdict(p_in, p_dir):
-    """Same thresholds as :func:`retrosim.claims.verdict` (used only without that module)."""
-    if p_in >= 0.5 and p_dir >= 0.95:
+def _fallback_verdict(p_in, p_dir, n_studies=1):
+    """Copy of the thresholds of :func:`retrosim.claims.verdict` (used only without it)."""
+    if p_in >= 0.5 and p_dir >= 0.95 and n_studies >= 2:
         return "supported"
-    if p_in >= 0.25:
+    if p_in >= 0.25 and p_dir >= 0.5:
         return "plausible"
     if p_in >= 0.05:
         return "not supported"
@@ -132,7 +134,7 @@ def evaluate_claims(fit) -> pd.DataFrame:
                         "p_in_range": p_in,
                         "p_in_range_slowest": float(p_in_ends[0]),
                         "p_in_range_fastest": float(p_in_ends[1]),
-                        "verdict": verdict(p_in, p_dir),
+                        "verdict": verdict(p_in, p_dir, n_studies=1),
                         "reliable": reliable,
                         "note": source,
                     }

@@ -413,6 +413,7 @@ def test_claim_verdicts(fitted):
     bd = fitted.idata_["posterior"]["beta_direction"].values.ravel()
     expect = np.mean((np.exp(bd) >= 1.2) & (np.exp(bd) <= 1.3))
     assert energy["p_in_range"].iloc[0] == pytest.approx(expect, abs=1e-9)
+    assert "supported" not in set(tab["verdict"])  # one lab = one study: at most plausible
     knee = tab[tab["claim"].str.startswith("knee")]
     assert (knee["verdict"] == "not testable with these data").all()
 
@@ -469,7 +470,8 @@ def test_cli_fit_writes_outputs(tmp_path, capsys):
                  "energy_w", "--out", str(out), "--draws", "300", "--tune", "300",
                  "--chains", "2", "--allow-unconverged"])  # fmt: skip
     captured = capsys.readouterr()
-    assert code in (0, 1), captured.err
+    assert code == 0 or (code == 1 and "convergence gate failed" in captured.out), captured.err
+    assert "retrosim: error" not in captured.err, captured.err
     assert (out / "fit.nc").exists() and (out / "report.md").exists()
     assert "backward/forward ratio" in captured.out
 

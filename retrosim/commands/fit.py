@@ -103,8 +103,13 @@ def run(args) -> int:
     claims = fit.claim_verdicts()
     written = write_outputs(fit, out, claims=claims)
     print(fit.summary_text())
-    shown = claims[["claim_id", "verdict"]].to_string(index=False)
-    print("\nclaims on these data:\n" + shown)
+    testable = claims[claims["verdict"] != "not testable with these data"]
+    if len(testable):
+        cols = ["claim", "reading", "mode", "change_pct_median", "p_in_range", "verdict"]
+        shown = testable[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}")
+    else:
+        shown = "(no registered claim concerns this outcome)"
+    print("\nclaims on these data (one lab = one study; see claims.csv):\n" + shown)
     print(f"\nwrote {len(written)} files to {out}: " + ", ".join(p.name for p in written))
     if not fit.diagnostics_.passed:
         print("WARNING: the convergence gate failed; results are unreliable")

@@ -133,11 +133,6 @@ def table_hash(table) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def netcdf_engine() -> str:
-    """The NetCDF engine retrosim writes with (NetCDF4 through h5netcdf + h5py)."""
-    return NETCDF_ENGINE
-
-
 # --------------------------------------------------------------------------- model
 def run_log_ratio(speed_m_s, tc_scale, kvert_ratio, delta_aerial_s, muscle_volume_ratio,
                   xp=np):  # fmt: skip
@@ -199,7 +194,7 @@ def fit(effects=None, *, draws=1000, tune=1000, chains=4, seed=20261121, gate="w
     path = results_dir() / "cache" / f"calibration-{key}.nc"
     if cache and path.exists():
         try:
-            with xr.open_dataset(path, engine=netcdf_engine()) as ds:
+            with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
                 return ds.load()
         except (OSError, ValueError) as exc:  # stale or foreign cache file: resample
             log.warning("ignoring unreadable calibration cache %s (%s)", path, exc)
@@ -218,7 +213,7 @@ def fit(effects=None, *, draws=1000, tune=1000, chains=4, seed=20261121, gate="w
                              long_name=f"posterior of {k}")  # fmt: skip
     if cache:
         with atomic_path(path) as tmp:
-            flat.to_netcdf(tmp, engine=netcdf_engine())
+            flat.to_netcdf(tmp, engine=NETCDF_ENGINE)
     return flat
 
 

@@ -7,8 +7,6 @@ failed figure leaves nothing behind.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
 import os
 import shutil
@@ -22,7 +20,7 @@ from .trial_schema import SCHEMA
 
 log = logging.getLogger(__name__)
 
-__all__ = ["netcdf_engine", "plot_fit", "read_fit", "render_report", "write_outputs"]
+__all__ = ["plot_fit", "read_fit", "render_report", "write_outputs"]
 
 #: Files written by :func:`write_outputs`.
 OUTPUT_FILES = (
@@ -38,83 +36,23 @@ OUTPUT_FILES = (
 )
 
 
-def netcdf_engine() -> str:
-    """``"h5netcdf"`` when h5py is importable, else ``"scipy"`` (NetCDF3, groups flattened).
-
-    The pinned environment ships h5netcdf without h5py, which h5netcdf needs to write.
-    """
-    return "h5netcdf" if importlib.util.find_spec("h5py") else "scipy"
-
-
 def write_netcdf(tree, path):
-    """Write a DataTree atomically: NetCDF4 groups with h5netcdf, else flattened NetCDF3.
+    """Write a DataTree atomically as NetCDF4 (groups kept), through h5netcdf."""
+    from ._io import NETCDF_ENGINE, atomic_path
 
-    The NetCDF3 fallback names every variable ``<group>__<name>`` and every dimension
-    ``<group>__<dim>``; :func:`read_fit` restores the groups.
-    """
-    import xarray as xr
-
-    from ._io import atomic_path
-
-    engine = netcdf_engine()
     with atomic_path(path) as tmp:
         os.chmod(tmp, 0o644)
-        if engine == "h5netcdf":
-            tree.to_netcdf(tmp, engine="h5netcdf")
-            return Path(path)
-        flat = xr.Dataset(attrs={"retrosim_layout": "flattened DataTree groups <group>__<name>"})
-        for node in tree.subtree:
-            if node.path == "/" or not node.has_data:
-                flat.attrs.update(_nc3_attrs(node.attrs))
-                continue
-            g = node.path.strip("/").replace("/", "_")
-            ds = node.to_dataset(inherit=False)
-            ds = ds.rename({d: f"{g}__{d}" for d in ds.dims})
-            ds = ds.rename({v: f"{g}__{v}" for v in list(ds.variables) if v not in ds.dims})
-            for v in ds.variables:
-                ds[v].attrs = _nc3_attrs(ds[v].attrs)
-                if ds[v].dtype == bool:
-                    ds[v] = ds[v].astype("i1")
-            flat.attrs.update({f"{g}__{k}": v for k, v in _nc3_attrs(node.attrs).items()})
-            flat = flat.merge(ds, combine_attrs="drop_conflicts")
-        flat.to_netcdf(tmp, engine="scipy")
+        tree.to_netcdf(tmp, engine=NETCDF_ENGINE)
     return Path(path)
-
-
-def _nc3_attrs(attrs):
-    out = {}
-    for k, v in attrs.items():
-        if isinstance(v, (bool, np.bool_)):
-            out[k] = int(v)
-        elif isinstance(v, (int, float, str, np.integer, np.floating)):
-            out[k] = v
-        else:
-            out[k] = json.dumps(v, default=str)
-    return out
 
 
 def read_fit(path):
     """Read a fit written by :meth:`TrialFit.to_netcdf` back as a DataTree."""
     import xarray as xr
 
-    path = Path(path)
-    try:
-        return xr.open_datatree(path, engine="h5netcdf").load()
-    except Exception:
-        pass
-    with xr.open_dataset(path, engine="scipy") as flat:
-        flat = flat.load()
-    groups: dict[str, dict] = {}
-    for v in flat.variables:
-        g, _, name = str(v).partition("__")
-        groups.setdefault(g, {})[name] = v
-    tree = {}
-    for g, names in groups.items():
-        ds = flat[[names[n] for n in names if names[n] in flat.data_vars]]
-        ds = ds.rename({v: n for n, v in names.items() if v in ds.variables})
-        ds = ds.rename({d: d.partition("__")[2] for d in ds.dims if d.startswith(g + "__")})
-        tree[g] = ds
-    return xr.DataTree.from_dict(tree)
+    from ._io import NETCDF_ENGINE
+
+    return xr.open_datatree(Path(path), engine=NETCDF_ENGINE).load()
 
 
 # ------------------------------------------------------------------------- figures

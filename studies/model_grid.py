@@ -7,8 +7,6 @@ which the figure studies read, and the numbers the manuscript quotes at the refe
 
 from __future__ import annotations
 
-import importlib.util
-
 import _common
 import numpy as np
 
@@ -38,15 +36,11 @@ QUANTILES = (0.025, 0.5, 0.975)
 
 
 def _draws(log):
-    """Calibrated parameter draws; without h5py the calibration cache cannot be written."""
+    """Calibrated parameter draws (cached calibration posterior)."""
     from retrosim import calibration
 
     rng = np.random.default_rng(SEED)
-    if importlib.util.find_spec("h5py") is None:
-        log.info("h5py missing: calibrating without the NetCDF cache")
-        post = calibration.fit(cache=False)
-    else:
-        post = calibration.fit()
+    post = calibration.fit()
     log.info("calibration: %s", post.attrs.get("diagnostics", ""))
     return calibration.posterior_draws(N_DRAWS, rng, posterior=post), post
 

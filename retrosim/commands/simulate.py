@@ -90,8 +90,7 @@ def _words(text):
 def run(args) -> int:
     import numpy as np
 
-    from .._io import atomic_path
-    from ..calibration import netcdf_engine
+    from .._io import NETCDF_ENGINE, atomic_path
     from ..chain import RetroChain
     from ..paths import results_dir
 
@@ -127,7 +126,7 @@ def run(args) -> int:
         print(f"wrote {out}")
         return 0
     with atomic_path(out) as tmp:
-        ds.to_netcdf(tmp, engine=netcdf_engine())
+        ds.to_netcdf(tmp, engine=NETCDF_ENGINE)
     log.info("wrote %s (%s)", out, ", ".join(f"{k}={v}" for k, v in ds.sizes.items()))
     _print_table(ds, np)
     print(f"wrote {out}")

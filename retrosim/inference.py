@@ -85,7 +85,7 @@ import pandas as pd
 from scipy import stats
 
 from ._checks import check_choice
-from .errors import ConvergenceError, InputError
+from .errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -673,11 +673,11 @@ def _sample(
 ):
     """Sample the posterior; nutpie through the compiled-model cache, or PyMC NUTS.
 
-    Applies the same gate as :func:`retrosim.sampling.sample` (R-hat <= 1.01, bulk and tail ESS
-    >= 400, no divergences). The nutpie path reuses compiled models, which
-    ``retrosim.sampling.sample`` (compiling on every call) cannot.
+    Both paths go through :func:`retrosim.sampling.sample` and its gate (R-hat <= 1.01, bulk
+    and tail ESS >= 400, no divergences); the nutpie path passes a cached compiled model with
+    this design's data, so refits (sensitivity, LOSO, SBC) skip compilation.
     """
-    from .sampling import diagnose, sample
+    from .sampling import sample
 
     check_choice("sampler", sampler, ("nutpie", "pymc"))
     check_choice("gate", gate, ("raise", "warn", "off"))
@@ -696,34 +696,23 @@ def _sample(
             progress=progress,
             target_accept=target_accept,
         )
-    import nutpie
-
     compiled = _compiled(design, robust).with_data(**design.data(), **priors.data())
-    kwargs = {"target_accept": target_accept} if target_accept else {}
-    if adaptation != "diag":
-        kwargs["adaptation"] = adaptation
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata = nutpie.sample(
-            compiled,
+        idata, diag = sample(
+            build_model(design, priors, robust=robust),
+            compiled=compiled,
             draws=draws,
             tune=tune,
             chains=chains,
-            cores=min(chains, 2),
-            seed=int(seed),
-            progress_bar=progress,
-            save_warmup=False,
-            **kwargs,
+            seed=seed,
+            sampler="nutpie",
+            var_names=list(var_names),
+            gate=gate,
+            progress=progress,
+            target_accept=target_accept,
+            nutpie_kwargs={"adaptation": adaptation} if adaptation != "diag" else None,
         )
-    diag = diagnose(idata, list(var_names), sampler="nutpie")
-    idata["posterior"].attrs["diagnostics"] = str(diag)
-    idata["posterior"].attrs["converged"] = int(diag.passed)
-    if not diag.passed:
-        msg = "posterior failed the convergence gate: " + "; ".join(diag.problems())
-        if gate == "raise":
-            raise ConvergenceError(msg, diag)
-        if gate == "warn":
-            log.warning(msg)
     return idata, diag
 
 

@@ -148,6 +148,8 @@ def sample(
     target_accept=None,
     rhat_max=RHAT_MAX,
     ess_min=ESS_MIN,
+    compiled=None,
+    nutpie_kwargs=None,
 ):
     """Sample ``model`` and apply the convergence gate.
 
@@ -169,6 +171,12 @@ def sample(
         Show the sampler's progress display.
     target_accept : float, optional
         NUTS target acceptance (PyMC sampler) / ``target_accept`` passed to nutpie.
+    compiled : nutpie.CompiledModel, optional
+        A model already compiled by nutpie (for example with new data through
+        ``with_data``), so that repeated fits skip compilation. ``model`` is still used
+        by the PyMC fallback.
+    nutpie_kwargs : dict, optional
+        Extra keyword arguments for ``nutpie.sample`` (e.g. ``adaptation``).
 
     Returns
     -------
@@ -199,8 +207,9 @@ def sample(
         try:
             import nutpie
 
-            compiled = nutpie.compile_pymc_model(model)
-            kwargs = {}
+            if compiled is None:
+                compiled = nutpie.compile_pymc_model(model)
+            kwargs = dict(nutpie_kwargs or {})
             if target_accept is not None:
                 kwargs["target_accept"] = target_accept
             idata = nutpie.sample(
@@ -235,6 +244,12 @@ def sample(
             )
         used = "pymc"
     diag = diagnose(idata, var_names, rhat_max=rhat_max, ess_min=ess_min, sampler=used)
+    apply_gate(idata, diag, gate)
+    return idata, diag
+
+
+def apply_gate(idata, diag, gate="raise"):
+    """Record ``diag`` on the posterior group and raise/warn per ``gate`` if it failed."""
     idata["posterior"].attrs["diagnostics"] = str(diag)
     idata["posterior"].attrs["converged"] = int(diag.passed)
     if not diag.passed:
@@ -243,4 +258,3 @@ def sample(
             raise ConvergenceError(msg, diag)
         if gate == "warn":
             log.warning(msg)
-    return idata, diag

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ._io import atomic_path
+from ._io import NETCDF_ENGINE, atomic_path
 from .errors import InputError
 from .paths import PACKAGE_DIR, REPO_ROOT
 
@@ -513,7 +513,7 @@ def _write(ds, path: Path, scheduler) -> Path:
     with _dask_scheduler(scheduler):
         if suffix == ".nc":
             with atomic_path(path) as tmp:
-                ds.to_netcdf(tmp, engine="h5netcdf", compute=True)
+                ds.to_netcdf(tmp, engine=NETCDF_ENGINE, compute=True)
         else:
             tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
             try:
@@ -714,4 +714,4 @@ def open_output(path):
     path = Path(path)
     if path.suffix.lower() == ".zarr":
         return xr.open_zarr(path)
-    return xr.open_dataset(path, engine="h5netcdf", chunks={})
+    return xr.open_dataset(path, engine=NETCDF_ENGINE, chunks={})

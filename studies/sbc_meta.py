@@ -5,7 +5,8 @@ design (10 synthetic studies x 2 speeds, paired; ``retrosim.inference.sbc_design
 model with nutpie and ranks the true value among the thinned posterior draws
 (``retrosim.inference.run_sbc_replicate``). Under a correct sampler and model the ranks are
 uniform (Talts et al. 2018, arXiv:1804.06788). Replicates are independent tasks of one
-argument (the seed), so a scheduler (e.g. Dask) can distribute them; here they run in a loop.
+argument (the seed); ``--scheduler`` runs them as Dask tasks (``retrosim.distributed.map_tasks``)
+with results identical to the serial loop.
 
 Writes ``results/sbc/ranks.csv`` (one row per replicate), ``results/sbc/uniformity.csv``
 (chi-square and KS tests per parameter), ``results/sbc/rank_histograms.png`` and
@@ -18,6 +19,8 @@ Usage: ``python studies/sbc_meta.py [--n 200] [--seed 1000] [--draws 400] [--tun
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
 
 import _common
@@ -79,6 +82,11 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=DRAWS)
     ap.add_argument("--tune", type=int, default=TUNE)
     ap.add_argument("--thin", type=int, default=THIN, help="keep every THIN-th draw for the ranks")
+    ap.add_argument(
+        "--scheduler",
+        default="auto",
+        help="auto (RETROSIM_SCHEDULER if set, else serial) | serial | local | tcp://host:port",
+    )
     args = ap.parse_args(argv)
     log = _common.setup("sbc_meta")
     import pandas as pd
@@ -89,10 +97,21 @@ def main(argv=None) -> int:
     out = _common.RESULTS / "sbc"
     out.mkdir(parents=True, exist_ok=True)
     seeds = [args.seed + i for i in range(args.n)]
-    rows = [
-        run_sbc_replicate(s, draws=args.draws, tune=args.tune, thin=args.thin)
-        for s in _common.progress(seeds, len(seeds), "SBC replicates")
-    ]
+    replicate = functools.partial(
+        run_sbc_replicate, draws=args.draws, tune=args.tune, thin=args.thin
+    )
+    scheduler = args.scheduler
+    if scheduler == "auto":
+        # On 2 cores serial nutpie already uses both cores and beat a local cluster
+        # (benchmarks/bench_dask); a cluster pays off with more workers.
+        scheduler = "env" if os.environ.get("RETROSIM_SCHEDULER") else "serial"
+    if scheduler == "serial":
+        rows = [replicate(s) for s in _common.progress(seeds, len(seeds), "SBC replicates")]
+    else:
+        from retrosim.distributed import map_tasks
+
+        address = None if scheduler in ("env", "local") else scheduler
+        rows = map_tasks(replicate, seeds, scheduler=address)
     ranks = pd.DataFrame(rows)
     with atomic_path(out / "ranks.csv") as tmp:
         ranks.to_csv(tmp, index=False, float_format="%.6g")

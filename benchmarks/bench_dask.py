@@ -16,10 +16,10 @@ interpreter and imported libraries (reported separately as ``*_import_rss_mb``).
     Zarr store that holds, for five variables, the mean and SD over the 1000 draws of each
     condition. The store goes to ``benchmarks/.scratch/`` and is deleted afterwards.
 
-(e') ``sweep_full_chain_*``: the same 250 x 2000 x 2 conditions with the full chain (five
-    energetics models and the knee model) and 100 draws (10⁸ condition-draws), seven variables
+(e') ``sweep_full_chain_*``: the same 10⁹ condition-draws (250 x 2000 x 2 conditions x 1000
+    draws) with the full chain (five energetics models and the knee model), seven variables
     (the five above and the peak patellofemoral force per contact and per km) reduced to
-    mean and SD; at this rate a 10⁹ full-chain sweep would take ten times as long.
+    mean and SD over the draws.
 (f) ``fits_*``: four SBC replicates of the claims meta-analysis model
     (:func:`retrosim.inference.run_sbc_replicate`, nutpie, 2 chains x 100 draws) run serially
     and as Dask tasks on a fresh 2-worker ``LocalCluster`` (start-up and per-worker compilation
@@ -51,8 +51,8 @@ INMEM = dict(n_speed=20, n_mass=25, n_draws=2000)
 SWEEP = dict(n_speed=250, n_mass=2000, n_draws=1000)
 #: (f) independent fits: SBC replicates of the meta-analysis model, serial vs 2-worker cluster.
 FITS = {"seeds": [1, 2, 3, 4], "settings": {"draws": 100, "tune": 200, "chains": 2}}
-#: (e') the same conditions with the full chain (five models, knee) and 100 draws: 1e8.
-SWEEP_FULL_DRAWS = 100
+#: (e') the same conditions with the full chain (five models, knee) and 1000 draws: 1e9.
+SWEEP_FULL_DRAWS = 1000
 SWEEP_KNEE = ["pfj_force_bw", "pfj_force_per_km_bw"]
 SWEEP_VARIABLES = ["net_kcal_km", "gross_kcal_min", "net_cost_j_kg_m", "contact_time_s",
                    "peak_vgrf_n"]  # fmt: skip

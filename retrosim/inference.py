@@ -682,21 +682,9 @@ def _sample(
     check_choice("sampler", sampler, ("nutpie", "pymc"))
     check_choice("gate", gate, ("raise", "warn", "off"))
     priors = priors or Priors()
-    if sampler == "pymc":
-        model = build_model(design, priors, robust=robust)
-        return sample(
-            model,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            sampler="pymc",
-            var_names=list(var_names),
-            gate=gate,
-            progress=progress,
-            target_accept=target_accept,
-        )
-    compiled = _compiled(design, robust).with_data(**design.data(), **priors.data())
+    compiled = None
+    if sampler == "nutpie":
+        compiled = _compiled(design, robust).with_data(**design.data(), **priors.data())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata, diag = sample(
@@ -706,7 +694,7 @@ def _sample(
             tune=tune,
             chains=chains,
             seed=seed,
-            sampler="nutpie",
+            sampler=sampler,
             var_names=list(var_names),
             gate=gate,
             progress=progress,

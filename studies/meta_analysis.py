@@ -26,7 +26,8 @@ TIMEOUT_S = 1500
 
 SEED = 20261121
 DRAWS, TUNE, CHAINS = 1000, 1000, 4
-CHECK_DRAWS, CHECK_TUNE, CHECK_CHAINS = 500, 500, 2
+# Same chain length as the main fit, so the refits pass the same convergence gate.
+CHECK_DRAWS, CHECK_TUNE, CHECK_CHAINS = DRAWS, TUNE, CHAINS
 #: Axis range of the sensitivity panel [%]: wide prior variants have intervals beyond it (clipped).
 SENS_YLIM = (-100, 200)
 #: Outcome families shown in the forest plot and quoted in the text.
@@ -105,7 +106,7 @@ def forest_figure(effects, pooled, plt):
 
 def sensitivity_figure(sens, loso, plt):
     fams = [f for f in FAMILIES if f in set(sens["family"])]
-    fig, axes = plt.subplots(1, 2, figsize=(6.7, 2.9), sharey=False)
+    fig, axes = plt.subplots(1, 2, figsize=(6.7, 3.3), sharey=False)
     variants = list(dict.fromkeys(sens["variant"]))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     ax = axes[0]
@@ -113,6 +114,8 @@ def sensitivity_figure(sens, loso, plt):
     for k, var in enumerate(variants):
         s = sens[sens["variant"] == var].set_index("family").reindex(fams)
         x = np.arange(len(fams)) + (k - (len(variants) - 1) / 2) * width
+        ok = bool(s["converged"].fillna(False).astype(bool).all())
+        # A refit that failed the convergence gate is drawn hollow and labelled unreliable.
         ax.errorbar(
             x,
             s["median_pct"],
@@ -121,7 +124,9 @@ def sensitivity_figure(sens, loso, plt):
             ms=2.5,
             lw=0.8,
             color=colors[k % len(colors)],
-            label=var,
+            mfc=None if ok else "white",
+            ls="none",
+            label=var if ok else f"{var} (failed gate: unreliable)",
         )
     ax.set_xticks(
         np.arange(len(fams)),
@@ -134,12 +139,14 @@ def sensitivity_figure(sens, loso, plt):
     ax.set_ylim(*SENS_YLIM)
     ax.set_ylabel("pooled effect (%)")
     ax.set_title("Prior and correlation sensitivity", loc="left", fontsize=8)
-    ax.legend(fontsize=5.5, ncol=2, loc="upper right")
+    handles, labels = ax.get_legend_handles_labels()
     ax = axes[1]
     sub = loso[loso["family"].isin(fams) & np.isfinite(loso["shift_pct_points"])]
     for j, fam in enumerate(fams):
         s = sub[sub["family"] == fam]
-        ax.plot(np.full(len(s), j), s["shift_pct_points"], "o", ms=3, mfc="white", color="0.25")
+        good = s["converged"].fillna(False).astype(bool).to_numpy()
+        ax.plot(np.full(good.sum(), j), s["shift_pct_points"][good], "o", ms=3, color="0.25")
+        ax.plot(np.full((~good).sum(), j), s["shift_pct_points"][~good], "x", ms=3, color="0.25")
         for _, r in s[
             np.abs(s["shift_pct_points"]) == np.abs(s["shift_pct_points"]).max()
         ].iterrows():
@@ -161,7 +168,8 @@ def sensitivity_figure(sens, loso, plt):
     ax.axhline(0, color="0.4", lw=0.7)
     ax.set_ylabel("shift of pooled median (points)")
     ax.set_title("Leave one study out", loc="left", fontsize=8)
-    fig.tight_layout()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=5.5, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
@@ -329,6 +337,11 @@ def main() -> None:
         if len(lo)
         else "",
         "n_loso": int(loso["left_out"].nunique()),
+        "sens_unconverged": [
+            str(v) for v, g in sens.groupby("variant", sort=False) if not g["converged"].all()
+        ],
+        "loso_refits": len(loso),
+        "loso_unconverged": int((~loso["converged"].astype(bool)).sum()),
         "variants": [v for v in dict.fromkeys(sens["variant"]) if v != "default"],
         "sens_ylim": list(SENS_YLIM),
         "sens_clipped": int(

@@ -104,6 +104,17 @@ def forest_figure(effects, pooled, plt):
     return fig
 
 
+def _family_ticks(ax, fams):
+    """One tick per outcome family, labelled with its short name."""
+    ax.set_xticks(
+        np.arange(len(fams)),
+        [FAMILIES[f].split(" (")[0] for f in fams],
+        rotation=25,
+        ha="right",
+        fontsize=6.5,
+    )
+
+
 def sensitivity_figure(sens, loso, plt):
     fams = [f for f in FAMILIES if f in set(sens["family"])]
     fig, axes = plt.subplots(1, 2, figsize=(6.7, 3.3), sharey=False)
@@ -128,13 +139,7 @@ def sensitivity_figure(sens, loso, plt):
             ls="none",
             label=var if ok else f"{var} (failed gate: unreliable)",
         )
-    ax.set_xticks(
-        np.arange(len(fams)),
-        [FAMILIES[f].split(" (")[0] for f in fams],
-        rotation=25,
-        ha="right",
-        fontsize=6.5,
-    )
+    _family_ticks(ax, fams)
     ax.axhline(0, color="0.4", lw=0.7)
     ax.set_ylim(*SENS_YLIM)
     ax.set_ylabel("pooled effect (%)")
@@ -158,13 +163,7 @@ def sensitivity_figure(sens, loso, plt):
                 fontsize=5.5,
                 va="center",
             )
-    ax.set_xticks(
-        np.arange(len(fams)),
-        [FAMILIES[f].split(" (")[0] for f in fams],
-        rotation=25,
-        ha="right",
-        fontsize=6.5,
-    )
+    _family_ticks(ax, fams)
     ax.axhline(0, color="0.4", lw=0.7)
     ax.set_ylabel("shift of pooled median (points)")
     ax.set_title("Leave one study out", loc="left", fontsize=8)

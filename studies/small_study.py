@@ -124,8 +124,8 @@ def family_row(fam, sub, fq):
         )
         heterogeneity = ml.sigma2_study + ml.sigma2_condition
         long_rows.append(_long_row(fam, k, "REML multilevel", "wald", pred, heterogeneity))
-    else:
-        row.update({"reml": yi[0], "reml_pct": _pct(yi[0])})
+    else:  # nothing to pool: the single effect size is reported as such, not as an estimate
+        row["single_effect_pct"] = _pct(yi[0])
     if k >= MIN_K_REGRESSION:
         egger = fq.egger_test(yi, vi, model="lm", level=LEVEL)
         egger_rma = fq.egger_test(yi, vi, model="rma", level=LEVEL)

@@ -568,7 +568,9 @@ def write_outputs(
         diagnostics=str(result.diagnostics),
         robust=int(result.robust),
         seed=-1 if seed is None else int(seed),
-        priors=", ".join(f"{k}={v:g}" for k, v in pri.__dict__.items()),
+        priors=", ".join(
+            f"{k}={v:g}" if not isinstance(v, str) else f"{k}={v}" for k, v in pri.__dict__.items()
+        ),
     )
     for node in tree.subtree:
         for k, val in list(node.attrs.items()):

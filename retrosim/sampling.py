@@ -185,8 +185,6 @@ def sample(
         the posterior group.
     diagnostics : Diagnostics
     """
-    import pymc as pm
-
     if sampler not in ("nutpie", "pymc"):
         raise InputError(
             f"unknown sampler {sampler!r}; expected 'nutpie' or 'pymc'", argument="sampler"
@@ -208,6 +206,7 @@ def sample(
             import nutpie
 
             if compiled is None:
+                model = _built(model)
                 compiled = nutpie.compile_pymc_model(model)
             kwargs = dict(nutpie_kwargs or {})
             if target_accept is not None:
@@ -229,6 +228,9 @@ def sample(
             )
             used = "pymc"
     if idata is None:
+        import pymc as pm
+
+        model = _built(model)
         with model, warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             idata = pm.sample(
@@ -246,6 +248,13 @@ def sample(
     diag = diagnose(idata, var_names, rhat_max=rhat_max, ess_min=ess_min, sampler=used)
     apply_gate(idata, diag, gate)
     return idata, diag
+
+
+def _built(model):
+    """The model itself, or what its factory builds."""
+    import pymc as pm
+
+    return model if isinstance(model, pm.Model) or not callable(model) else model()
 
 
 def apply_gate(idata, diag, gate="raise"):

@@ -35,6 +35,9 @@ With ``P_in`` = posterior probability that the effect lies in the claimed range 
 * **not supported** — ``P_in >= 0.05`` but not plausible.
 * **contradicted** — ``P_in < 0.05``: the claimed range is essentially excluded.
 
+Each claim states whether it is about the mean effect or about the effect in a new study
+(``Claim.judged_on``); both intervals are reported for every reading.
+
 A verdict whose fit failed the convergence gate (R-hat > 1.01, bulk or tail ESS < 400, or any
 divergence) keeps its word but is marked **unreliable** (``reliable = False``).
 
@@ -69,6 +72,7 @@ P_CONTRADICTED = 0.05
 MIN_STUDIES_SUPPORTED = 2
 
 STEP_FREQUENCY_FAMILY = "gait:step_frequency_hz"
+JUDGED_ON = ("mean", "new_study")
 
 #: reading key -> (label, matching, kind)
 READINGS = {
@@ -110,6 +114,11 @@ class Claim:
         'run', 'walk' or 'unspecified' (any mode: the average over run and walk).
     readings : tuple of str
         Keys of :data:`READINGS`.
+    judged_on : {'mean', 'new_study'}
+        What the claim is about, and so which posterior its verdict uses: ``'mean'`` for a
+        statement about backward running in general ("backward running burns 30 % more"),
+        the pooled mean effect; ``'new_study'`` for a promise to a reader ("you will burn 30 %
+        more"), the effect in a new study (prediction). Both are always reported.
     """
 
     key: str
@@ -122,6 +131,11 @@ class Claim:
     readings: tuple
     sources: tuple = field(default_factory=tuple)
     measure_note: str = ""
+    judged_on: str = "mean"
+
+    def __post_init__(self):
+        if self.judged_on not in JUDGED_ON:
+            raise ValueError(f"claim {self.key}: judged_on must be one of {JUDGED_ON}")
 
     def range_text(self) -> str:
         lo, hi = self.low_pct, self.high_pct
@@ -303,8 +317,12 @@ def _counts(rows):
     return n_studies, n_part
 
 
-def _reading_draws(result: MetaResult, claim: Claim, reading: str):
-    """(draws of ln ratio or None, rows used, reference speed, note)."""
+def _reading_draws(result: MetaResult, claim: Claim, reading: str, *, new_study=False):
+    """(draws of ln ratio or None, rows used, reference speed, note).
+
+    ``new_study``: draws of the effect in a new study (prediction) instead of the mean effect.
+    """
+    effect = result.predictive_draws if new_study else result.effect_draws
     _label, matching, kind = READINGS[reading]
     frame = result.design.frame
     if claim.family not in result.design.families:
@@ -320,7 +338,7 @@ def _reading_draws(result: MetaResult, claim: Claim, reading: str):
     speeds = rows["speed_used_m_s"].to_numpy(dtype=float)
     v_ref = float(np.nanmean(speeds)) if np.isfinite(speeds).any() else np.nan
     kw = {"mode": claim.mode, "matching": matching, "speed_m_s": None if np.isnan(v_ref) else v_ref}
-    draws = result.effect_draws(claim.family, **kw)
+    draws = effect(claim.family, **kw)
     note = ""
     if kind == "per_km" and matching == "same":
         note = "equal speed: per-km ratio = per-minute ratio"
@@ -355,10 +373,21 @@ def _reading_draws(result: MetaResult, claim: Claim, reading: str):
                     else "no same-speed step-frequency data"
                 ),
             )
-        draws = draws + result.effect_draws(STEP_FREQUENCY_FAMILY, mode=claim.mode, matching="same")
+        draws = draws + effect(STEP_FREQUENCY_FAMILY, mode=claim.mode, matching="same")
         rows = pd.concat([rows, sf_rows])
         note = "per step + step-frequency ratio (steps per km at equal speed)"
     return draws, rows, v_ref, note
+
+
+def _probabilities(pct: np.ndarray, claim: Claim) -> tuple[float, float]:
+    """(P(claimed direction), P(claimed range)) of draws on the % scale."""
+    p_dir = float(np.mean(pct * claim.direction > 0))
+    p_in = float(np.mean((pct >= claim.low_pct) & (pct <= claim.high_pct)))
+    if claim.direction < 0 and claim.high_pct == 0:
+        p_in = float(np.mean((pct >= claim.low_pct) & (pct < 0)))
+    if claim.direction > 0 and claim.low_pct == 0:
+        p_in = float(np.mean((pct > 0) & (pct <= claim.high_pct)))
+    return p_dir, p_in
 
 
 def _direction_votes(statements: pd.DataFrame | None, claim: Claim, matching: str) -> str:
@@ -380,7 +409,11 @@ def evaluate(
     """One row per claim × reading with the effect, probabilities, support and verdict.
 
     Columns: ``claim``, ``reading``, ``claimed`` (range text), ``median_pct``, ``ci_low_pct``,
-    ``ci_high_pct`` (95 % equal-tailed), ``p_direction``, ``p_in_range``, ``n_studies``,
+    ``ci_high_pct`` (95 % equal-tailed interval of the mean effect), ``pred_low_pct``,
+    ``pred_high_pct`` (95 % prediction interval: the effect in a new study),
+    ``p_in_range_mean``, ``p_in_range_new_study``, ``judged_on`` (which of the two the
+    verdict uses, see :class:`Claim`), ``p_direction``, ``p_in_range`` (of that one),
+    ``n_studies``,
     ``n_participants``, ``speed_ref_m_s``, ``verdict``, ``reliable``, ``note``,
     ``direction_votes`` (result-only statements: backward>forward / no difference /
     backward<forward, from :func:`retrosim.evidence.direction_statements`).
@@ -409,8 +442,12 @@ def evaluate(
                     median_pct=np.nan,
                     ci_low_pct=np.nan,
                     ci_high_pct=np.nan,
+                    pred_low_pct=np.nan,
+                    pred_high_pct=np.nan,
                     p_direction=np.nan,
                     p_in_range=np.nan,
+                    p_in_range_mean=np.nan,
+                    p_in_range_new_study=np.nan,
                     n_studies=n_studies,
                     n_participants=n_part,
                     verdict="not testable with current evidence",
@@ -418,26 +455,32 @@ def evaluate(
                     note=note or c.measure_note,
                 )
             else:
-                pct = to_percent(draws)
-                p_dir = float(np.mean(pct * c.direction > 0))
-                p_in = float(np.mean((pct >= c.low_pct) & (pct <= c.high_pct)))
-                if c.direction < 0 and c.high_pct == 0:
-                    p_in = float(np.mean((pct >= c.low_pct) & (pct < 0)))
-                if c.direction > 0 and c.low_pct == 0:
-                    p_in = float(np.mean((pct > 0) & (pct <= c.high_pct)))
+                pred = _reading_draws(result, c, reading, new_study=True)[0]
+                pct, pct_new = to_percent(draws), to_percent(pred)
+                p_dir_mean, p_in_mean = _probabilities(pct, c)
+                p_dir_new, p_in_new = _probabilities(pct_new, c)
+                p_dir, p_in = (
+                    (p_dir_mean, p_in_mean) if c.judged_on == "mean" else (p_dir_new, p_in_new)
+                )
                 lo, med, hi = np.quantile(pct, [0.025, 0.5, 0.975])
+                plo, phi = np.quantile(pct_new, [0.025, 0.975])
                 row.update(
                     median_pct=float(med),
                     ci_low_pct=float(lo),
                     ci_high_pct=float(hi),
+                    pred_low_pct=float(plo),
+                    pred_high_pct=float(phi),
                     p_direction=p_dir,
                     p_in_range=p_in,
+                    p_in_range_mean=p_in_mean,
+                    p_in_range_new_study=p_in_new,
                     n_studies=n_studies,
                     n_participants=n_part,
                     verdict=verdict(p_in, p_dir, n_studies),
                     reliable=bool(result.converged),
                     note="; ".join(x for x in (note, c.measure_note) if x),
                 )
+            row["judged_on"] = c.judged_on
             out.append(row)
     return pd.DataFrame(out)
 
@@ -533,9 +576,13 @@ def write_outputs(
         "median_pct": "%",
         "ci_low_pct": "%",
         "ci_high_pct": "%",
+        "pred_low_pct": "%",
+        "pred_high_pct": "%",
         "speed_ref_m_s": "m/s",
         "p_direction": "1",
         "p_in_range": "1",
+        "p_in_range_mean": "1",
+        "p_in_range_new_study": "1",
     }
     for name, u in units.items():
         vds[name].attrs.update(units=u, long_name=name.replace("_", " "))

@@ -9,20 +9,30 @@ Frequentist cross-checks (REML, DerSimonian–Laird, Paule–Mandel) live in
 
 Bayesian random-effects meta-regression
 ---------------------------------------
-:func:`build_model` / :func:`fit` (PyMC, sampled with nutpie; PyMC NUTS as fallback). For row
-``i`` (one condition, e.g. one speed, of study cluster ``s`` in analysis family ``f``)::
+:func:`build_model` / :func:`fit` (sampled with nutpie; PyMC NUTS as fallback). For row ``i``
+(one condition, e.g. one speed, of study cluster ``s`` in analysis family ``f``)::
 
-    y_i     ~ Normal(theta_i, sqrt(v_i(r) + tau_cond_f²))  (likelihood; rows may be masked out)
+    y_i     = theta_i + e_i,   e_i ~ Normal(0, v_i(r))    (sampling error; rows may be masked)
     theta_i = alpha_f + b_speed_f (speed_i - c_f) + b_mode_f m_i + b_match_f,k [matching_i = k]
-              + tau_study_f z_s                        (non-centred study effects)
-    z_s ~ Normal(0, 1)  (or Student-t(nu) with ``robust=True``)
+              + u_s + w_i
+    u_s ~ Normal(0, tau_study_f²)   (study effect; Student-t with ``robust=True``)
+    w_i ~ Normal(0, tau_cond_f²)    (condition-within-study effect)
     v_i(r)  = v_forward + v_backward - 2 r sqrt(v_forward v_backward)   paired (within) rows
             = vi                                                        other rows
     r ~ Beta(r_a, r_b)                                   (forward-backward correlation)
 
-The condition-within-study effect ``tau_cond_f z_i`` (z_i ~ Normal(0, 1)) is integrated out
-analytically, which is exact for the normal likelihood and removes the funnel that a sampled
-``z_i`` produced when the sampling variances are small. ``m_i`` is +1/2 for running, -1/2 for
+**Everything Gaussian is integrated out exactly.** Given the SDs and ``r``, the rows of one
+family are jointly normal, ``y_f ~ N(0, Sigma_f + X_f diag(s²) X_f')`` with ``Sigma_f``
+block-diagonal by cluster (``diag(v + tau_cond²) + tau_study² 11'``) and ``s`` the prior SDs of
+the coefficients. NUTS therefore samples only ``tau_study``, ``tau_cond`` (one each per
+family) and ``r``: 2F + 1 dimensions without the funnel that sampled study effects had when a
+family has one to five studies (the earlier model, kept as ``marginal=False``, needed
+target_accept 0.99 and still diverged on some machines). The coefficients, the study effects
+``u_s`` (``study_effect``) and the condition effects ``w_i`` (``condition_effect``) are then
+drawn from their exact conditional normals, one draw per posterior draw
+(:func:`conditional_draws`), so every quantity of the earlier model is still reported.
+
+``m_i`` is +1/2 for running, -1/2 for
 walking and 0 when the mode is unspecified; ``c_f`` is the mean speed of family ``f`` (a
 missing speed takes the reported range midpoint, else ``c_f``); ``k`` is 'self_selected' or
 'matched_intensity' (same-speed rows are the reference). A moderator whose column does not vary
@@ -31,18 +41,24 @@ and never enters ``theta``). Study clusters are the evidence's ``group_key`` (in
 clusters) crossed with the family, so a study's energy result and its knee result get separate
 random effects; conditions (speeds, outcomes) are nested in clusters.
 
+The effect in a **new study** (:meth:`MetaResult.predictive_draws`) adds a new study effect and
+a new condition effect to the mean effect: the Bayesian prediction interval.
+
 Priors (defaults of :class:`Priors`, all on the ln-ratio scale) and why:
 
 * ``alpha_f ~ Normal(0, 0.5)``: 95 % prior range exp(±0.98) = 0.38–2.67, i.e. -62 % to +167 %;
-  every backward/forward difference in the literature leads (between -46 % and +35 %,
-  ``/work/shared/literature/anchors.md`` §8) lies inside one prior SD, so the prior is weak
-  but excludes absurd ten-fold ratios.
+  every backward/forward difference in the literature leads the evidence was curated from
+  (between -46 % and +35 %) lies inside one prior SD, so the prior is weak but excludes
+  absurd ten-fold ratios.
 * ``b_speed_f ~ Normal(0, 0.25)`` per m/s: a 1 m/s change of speed is not expected to change the
   backward/forward ratio by more than about ±50 % (2 SD).
 * ``b_mode_f, b_match_f ~ Normal(0, 0.5)``: the same weak scale as ``alpha``.
 * ``tau_study_f ~ HalfNormal(0.25)``, ``tau_cond_f ~ HalfNormal(0.1)``: between-study SD of the
   ln ratio up to about 0.5 (±65 %) is allowed; conditions within a study (same people, same
-  lab) are expected to scatter less.
+  lab) are expected to scatter less. With few studies this prior dominates the posterior of
+  ``tau_study``, so :func:`sensitivity` also refits with HalfNormal(0.125) and (0.5), a
+  HalfCauchy(0.25) and the empirically informed log-normal prior of Turner et al. [2]_
+  (``Priors.tau_prior``; the families Röver et al. [3]_ discuss as weakly informative).
 * ``r ~ Beta(5, 2)`` (mean 0.71, central 95 % about 0.36–0.96, computed from the Beta quantiles):
   the same people measured forward and backward are positively correlated, but no study in the
   evidence reports the correlation or the SD of the differences, so ``r`` is a prior, not a
@@ -61,6 +77,13 @@ References
 ----------
 .. [1] S. Talts, M. Betancourt, D. Simpson, A. Vehtari, A. Gelman, "Validating Bayesian inference
    algorithms with simulation-based calibration", arXiv:1804.06788, 2018.
+.. [2] R. M. Turner, D. Jackson, Y. Wei, S. G. Thompson, J. P. T. Higgins, "Predictive
+   distributions for between-study heterogeneity and simple methods for their application in
+   Bayesian meta-analysis", Statistics in Medicine 34(6), 984-998, 2015. doi:10.1002/sim.6381
+.. [3] C. Röver, R. Bender, S. Dias, C. H. Schmid, H. Schmidli, S. Sturtz, S. Weber, T. Friede,
+   "On weakly informative prior distributions for the heterogeneity parameter in Bayesian
+   random-effects meta-analysis", Research Synthesis Methods 12(4), 448-474, 2021.
+   doi:10.1002/jrsm.1475
 """
 
 from __future__ import annotations
@@ -149,9 +172,10 @@ class Priors:
     ``"half_cauchy"`` with scale ``tau_study_sd`` [ln ratio], or ``"log_normal_tau2"``,
     ln(tau²) ~ Normal(``tau2_lognormal_mu``, ``tau2_lognormal_sigma``²), i.e.
     tau ~ LogNormal(mu / 2, sigma / 2). The default log-normal parameters (-2.56, 1.74) are the
-    "marginal" predictive distribution of Turner et al. [2]_ (their p. 993; the values
-    ``bayesmeta::TurnerEtAlPrior()`` returns), derived from Cochrane meta-analyses of log odds
-    ratios: an empirically informed but borrowed scale, used here as a sensitivity case.
+    "marginal" predictive distribution of Turner et al. (2015; Statistics in Medicine 34:984,
+    p. 993; the values the R package bayesmeta's ``TurnerEtAlPrior()`` returns), derived from
+    Cochrane meta-analyses of log odds ratios: an empirically informed but borrowed scale,
+    used here as a sensitivity case (see the module docstring).
     """
 
     alpha_sd: float = 0.5
@@ -1124,6 +1148,24 @@ class MetaResult:
                 eff += self.draws("b_match")[:, j, k]
         return eff
 
+    def predictive_draws(
+        self, family, *, mode="run", matching="same", speed_m_s=None, seed=None
+    ) -> np.ndarray:
+        """Draws of ln(backward/forward) in a **new study** (one new condition of it).
+
+        The mean effect of :meth:`effect_draws` plus a new study effect ``N(0, tau_study²)``
+        and a new condition effect ``N(0, tau_cond²)`` per posterior draw: the Bayesian
+        prediction interval. ``seed`` defaults to the fit's seed (reproducible).
+        """
+        j = self.family_index(family)
+        mean = self.effect_draws(family, mode=mode, matching=matching, speed_m_s=speed_m_s)
+        rng = np.random.default_rng([int(self.seed if seed is None else seed), 11, j])
+        sd = np.sqrt(
+            self.draws("tau_study")[:, j] ** 2
+            + self.design.use_cond * self.draws("tau_cond")[:, j] ** 2
+        )
+        return mean + sd * rng.standard_normal(mean.shape)
+
     def table(self, var_names=GATE_VARS) -> pd.DataFrame:
         """Posterior summary: mean, sd, 2.5/50/97.5 % quantiles, R-hat, bulk and tail ESS."""
         import arviz as az
@@ -1518,16 +1560,21 @@ def posterior_predictive_check(
     return rows, summary
 
 
-def _family_effect_summary(result: MetaResult) -> dict:
+def _family_effect_summary(result: MetaResult, *, predictive: bool = False) -> dict:
+    """Per family: (median, 2.5 %, 97.5 %) of the mean effect [%] (and, with ``predictive``,
+    2.5 % and 97.5 % of the effect in a new study)."""
     out = {}
     for famname in result.design.families:
         e = to_percent(result.effect_draws(famname))
         out[famname] = (float(np.median(e)), *np.quantile(e, [0.025, 0.975]))
+        if predictive:
+            p = to_percent(result.predictive_draws(famname))
+            out[famname] = (*out[famname], *np.quantile(p, [0.025, 0.975]))
     return out
 
 
 def leave_one_study_out(
-    result: MetaResult, *, draws=1000, tune=1000, chains=2, seed
+    result: MetaResult, *, draws=1000, tune=1000, chains=4, seed
 ) -> pd.DataFrame:
     """Refit without each study (all its rows masked out) and report the change of every
     family's mean effect [%] (same compiled model; nutpie only)."""
@@ -1568,8 +1615,19 @@ def leave_one_study_out(
     return pd.DataFrame(out)
 
 
+#: Heterogeneity-prior variants: with one to five studies per family the prior of
+#: ``tau_study`` dominates its posterior (see the module docstring for the sources).
+HETEROGENEITY_VARIANTS = {
+    "tau ~ HalfNormal(0.25) (default)": Priors(),
+    "tau ~ HalfNormal(0.125)": replace(Priors(), tau_study_sd=0.125),
+    "tau ~ HalfNormal(0.5)": replace(Priors(), tau_study_sd=0.5),
+    "tau ~ HalfCauchy(0.25)": replace(Priors(), tau_prior="half_cauchy"),
+    "ln tau² ~ N(-2.56, 1.74²) (Turner 2015)": replace(Priors(), tau_prior="log_normal_tau2"),
+}
+
 SENSITIVITY_VARIANTS = {
     "default": Priors(),
+    **{k: v for k, v in HETEROGENEITY_VARIANTS.items() if "(default)" not in k},
     "r ~ Beta(2, 5)": replace(Priors(), r_a=2.0, r_b=5.0),
     "r ~ Beta(2, 2)": replace(Priors(), r_a=2.0, r_b=2.0),
     "r ~ Beta(8, 2)": replace(Priors(), r_a=8.0, r_b=2.0),
@@ -1580,16 +1638,32 @@ SENSITIVITY_VARIANTS = {
 
 
 def sensitivity(
-    effects, *, variants=None, draws=1000, tune=1000, chains=2, seed, robust_variant=False
-) -> pd.DataFrame:
-    """Refit under other priors (r prior, prior scales, flat-ish) and report every family's mean
-    effect [%] per variant. ``robust_variant`` adds a Student-t fit (a second compile)."""
+    effects,
+    *,
+    variants=None,
+    draws=1000,
+    tune=1000,
+    chains=4,
+    seed,
+    robust_variant=False,
+    return_fits=False,
+):
+    """Refit under other priors and report every family's effect [%] per variant.
+
+    Variants (:data:`SENSITIVITY_VARIANTS`): the heterogeneity prior (half-normal scales,
+    half-Cauchy, Turner et al.'s log-normal), the ``r`` prior, all prior scales halved or
+    doubled, flat-ish. Each row gives the mean effect (median and 95 % interval), the 95 %
+    prediction interval for a new study, the posterior median of ``tau_study`` and whether the
+    refit passed the convergence gate. ``robust_variant`` adds Student-t study effects.
+    With ``return_fits`` also returns ``{variant: MetaResult}`` (e.g. for verdicts per variant).
+    """
     design = effects if isinstance(effects, MetaDesign) else MetaDesign.from_frame(effects)
     variants = dict(variants or SENSITIVITY_VARIANTS)
     runs = [(name, pri, False) for name, pri in variants.items()]
     if robust_variant:
         runs.append(("Student-t study effects", Priors(), True))
     out = []
+    fits = {}
     for i, (name, pri, robust) in enumerate(runs):
         res = fit(
             design,
@@ -1601,20 +1675,29 @@ def sensitivity(
             seed=int(seed) + i,
             gate="off",
         )
+        fits[name] = res
         r = res.draws("r")
-        for famname, (med, lo, hi) in _family_effect_summary(res).items():
+        tau = res.draws("tau_study")
+        summary = _family_effect_summary(res, predictive=True)
+        for famname, (med, lo, hi, plo, phi) in summary.items():
             out.append(
                 {
                     "variant": name,
+                    "tau_prior": pri.describe_tau(),
                     "family": famname,
                     "median_pct": med,
                     "ci_low_pct": lo,
                     "ci_high_pct": hi,
+                    "pred_low_pct": plo,
+                    "pred_high_pct": phi,
+                    "tau_study_median": float(np.median(tau[:, res.family_index(famname)])),
                     "r_median": float(np.median(r)),
                     "converged": res.converged,
+                    "diagnostics": str(res.diagnostics),
                 }
             )
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out)
+    return (table, fits) if return_fits else table
 
 
 # ----------------------------------------------------------------------------------------------

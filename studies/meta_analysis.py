@@ -18,6 +18,7 @@ OUTPUTS = [
     "results/tables/meta_pooled.csv",
     "results/tables/meta_sensitivity.csv",
     "results/tables/meta_loso.csv",
+    "results/tables/heterogeneity_sensitivity.csv",
     "results/tables/verdicts.csv",
     "results/tables/claims_registry.csv",
     "results/values/meta_analysis.json",
@@ -179,6 +180,43 @@ def _effect_text(r):
     return f"{med:+d} ({lo:+d} to {hi:+d})"  # integers: no "-0"
 
 
+def _pred_text(r):
+    if not np.isfinite(r.pred_low_pct):
+        return "–"
+    lo, hi = (round(float(x)) for x in (r.pred_low_pct, r.pred_high_pct))
+    return f"{lo:+d} to {hi:+d}"
+
+
+def heterogeneity_table(claims, fits):
+    """Verdict (and P(in range)) of every testable reading under each heterogeneity prior."""
+    import pandas as pd
+
+    per = {name: claims.evaluate(res) for name, res in fits.items()}
+    first = next(iter(per.values()))
+    keep = first["verdict"] != "not testable with current evidence"
+    texts = {c.key: c.text for c in claims.CLAIMS}
+    table = pd.DataFrame(
+        {
+            "Claim": [texts[k] for k in first["claim"][keep]],
+            "Reading": first["reading"][keep].to_numpy(),
+        }
+    )
+    changed = np.zeros(int(keep.sum()), dtype=bool)
+    base = first["verdict"][keep].to_numpy()
+    for name, v in per.items():
+        vv = v[keep]
+        table[name] = [
+            f"{w} ({p:.2f})" + ("" if ok else " (unreliable)")
+            for w, p, ok in zip(vv["verdict"], vv["p_in_range"], vv["reliable"], strict=True)
+        ]
+        changed |= vv["verdict"].to_numpy() != base
+    # the claim text once per claim, as in the verdict table
+    table["Claim"] = [
+        c if i == 0 or table["Claim"].iloc[i - 1] != c else "" for i, c in enumerate(table["Claim"])
+    ]
+    return table, int(changed.sum()), int(keep.sum())
+
+
 def write_claim_tables(claims, verdicts, converged):
     """The claim registry (introduction) and the verdict table (results); values per claim."""
     import pandas as pd
@@ -203,7 +241,8 @@ def write_claim_tables(claims, verdicts, converged):
             ],
             "Reading": verdicts["reading"],
             "Claimed (%)": verdicts["claimed"].str.replace(" %", ""),
-            "Effect, % (95% interval)": [_effect_text(r) for r in verdicts.itertuples()],
+            "Mean effect, % (95% CrI)": [_effect_text(r) for r in verdicts.itertuples()],
+            "New study, % (95% PI)": [_pred_text(r) for r in verdicts.itertuples()],
             "P(in range)": [f"{p:.2f}" if np.isfinite(p) else "–" for p in verdicts["p_in_range"]],
             "Studies": verdicts["n_studies"],
             "Verdict": [
@@ -227,6 +266,9 @@ def write_claim_tables(claims, verdicts, converged):
             "median_pct": _finite(float(r.median_pct)),
             "lo": _finite(float(r.ci_low_pct)),
             "hi": _finite(float(r.ci_high_pct)),
+            "pred_lo": _finite(float(r.pred_low_pct)),
+            "pred_hi": _finite(float(r.pred_high_pct)),
+            "judged_on": r.judged_on,
             "p_in": _finite(float(r.p_in_range)),
             "p_dir": _finite(float(r.p_direction)),
             "studies": int(r.n_studies),
@@ -252,6 +294,7 @@ def main() -> None:
     for fam in [f for f in FAMILIES if f in res.design.families]:
         e = _pct(res.effect_draws(fam))
         q = np.quantile(e, [0.025, 0.5, 0.975])
+        pq = np.quantile(_pct(res.predictive_draws(fam)), [0.025, 0.975])
         sub = effects[effects["outcome_family"] == fam]
         row = {
             "family": fam,
@@ -261,6 +304,8 @@ def main() -> None:
             "median_pct": q[1],
             "ci_low_pct": q[0],
             "ci_high_pct": q[2],
+            "pred_low_pct": pq[0],
+            "pred_high_pct": pq[1],
             "p_positive": float(np.mean(e > 0)),
         }
         for method in ("DL", "PM", "REML"):
@@ -283,10 +328,19 @@ def main() -> None:
     verdict_values = write_claim_tables(claims, verdicts, res.converged)
 
     log.info("sensitivity: %d prior variants", len(inference.SENSITIVITY_VARIANTS))
-    sens = inference.sensitivity(
-        effects, draws=CHECK_DRAWS, tune=CHECK_TUNE, chains=CHECK_CHAINS, seed=SEED
+    sens, fits = inference.sensitivity(
+        effects,
+        draws=CHECK_DRAWS,
+        tune=CHECK_TUNE,
+        chains=CHECK_CHAINS,
+        seed=SEED,
+        return_fits=True,
     )
     _common.write_table(sens, "meta_sensitivity")
+    het_names = list(inference.HETEROGENEITY_VARIANTS)
+    het_fits = {name: fits["default" if "(default)" in name else name] for name in het_names}
+    het, n_het_changed, n_het_readings = heterogeneity_table(claims, het_fits)
+    _common.write_table(het, "heterogeneity_sensitivity")
     log.info("leave-one-study-out refits")
     loso = inference.leave_one_study_out(
         res, draws=CHECK_DRAWS, tune=CHECK_TUNE, chains=CHECK_CHAINS, seed=SEED
@@ -313,6 +367,8 @@ def main() -> None:
                     "median_pct",
                     "ci_low_pct",
                     "ci_high_pct",
+                    "pred_low_pct",
+                    "pred_high_pct",
                     "p_positive",
                     "REML_pct",
                     "DL_pct",
@@ -322,6 +378,11 @@ def main() -> None:
             for r in rows
         },
         "n_variants": int(s["variant"].nunique()),
+        "heterogeneity": {
+            "variants": het_names,
+            "n_readings": n_het_readings,
+            "n_changed": n_het_changed,
+        },
         "sens_range": {
             f: {"lo": float(g["median_pct"].min()), "hi": float(g["median_pct"].max())}
             for f, g in s.groupby("family")

@@ -22,6 +22,7 @@ INPUTS = ["data/literature", "retrosim.claims", "retrosim.evidence", "retrosim.f
 OUTPUTS = [
     "results/tables/small_study.csv",
     "results/tables/frequentist_crosscheck.csv",
+    "results/tables/small_study_paper.csv",
     "results/figures/funnel.png",
     "results/values/small_study.json",
 ]
@@ -183,6 +184,43 @@ def funnel_figure(effects, table, fq, plt):
     return fig
 
 
+def _ci(lo, hi):
+    if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+        return "–"
+    return f"{round(float(lo)):+d} to {round(float(hi)):+d}"
+
+
+def paper_table(table):
+    """The compact table the paper prints: one row per family with k >= 2."""
+    import pandas as pd
+
+    rows = []
+    for r in table.to_dict("records"):
+        if r["k"] < 2:
+            continue
+        g = r.get
+        egger = g("egger_p")
+        rows.append(
+            {
+                "Family": r["label"],
+                "k (studies)": f"{r['k']} ({r['studies']})",
+                "REML, %": f"{round(r['reml_pct']):+d}",
+                "Wald CI": _ci(g("wald_low_pct"), g("wald_high_pct")),
+                "HKSJ CI": _ci(g("hksj_low_pct"), g("hksj_high_pct")),
+                "mod. HKSJ CI": _ci(g("hksj_modified_low_pct"), g("hksj_modified_high_pct")),
+                "PI (HKSJ)": _ci(g("hksj_pi_low_pct"), g("hksj_pi_high_pct")),
+                "Multilevel, %": f"{round(r['ml_pct']):+d}" if np.isfinite(r["ml_pct"]) else "–",
+                "Egger p": f"{egger:.2f}" if egger is not None and np.isfinite(egger) else "–",
+                "PET-PEESE, %": (
+                    f"{round(r['pet_peese_pct']):+d} ({r['pet_peese']})"
+                    if isinstance(r.get("pet_peese"), str)
+                    else "–"
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     log = _common.setup("small_study")
     import matplotlib.pyplot as plt
@@ -204,6 +242,7 @@ def main() -> None:
     table = pd.DataFrame(rows)
     _common.write_table(table, "small_study")
     _common.write_table(pd.DataFrame(long_rows), "frequentist_crosscheck")
+    _common.write_table(paper_table(table), "small_study_paper")
     _common.savefig(funnel_figure(effects, table, fq, plt), "funnel")
 
     keys = [c for c in table.columns if c not in ("family", "label", "note")]

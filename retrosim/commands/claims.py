@@ -28,7 +28,13 @@ def register(subparsers):
     p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
     p.add_argument("--seed", type=int, default=20240601, help="random seed (default 20240601)")
     p.add_argument(
-        "--target-accept", type=float, default=0.99, help="NUTS target acceptance (default 0.99)"
+        "--target-accept", type=float, default=0.9, help="NUTS target acceptance (default 0.9)"
+    )
+    p.add_argument(
+        "--tau-prior",
+        choices=("half_normal", "half_cauchy", "log_normal_tau2"),
+        default="half_normal",
+        help="between-study SD prior (default half_normal; see retrosim.inference.Priors)",
     )
     p.add_argument("--robust", action="store_true", help="Student-t study effects")
     p.add_argument(
@@ -51,7 +57,10 @@ def _table(verdicts, diagnostics):
     from rich.table import Table
 
     t = Table(
-        title="Claims on trial: backward vs forward running (posterior median [95 % interval])",
+        title=(
+            "Claims on trial: backward vs forward (posterior median [95 % interval] of the mean"
+            " effect; 95 % prediction interval for a new study)"
+        ),
         caption=f"fit: {diagnostics}",
         show_lines=False,
     )
@@ -59,7 +68,8 @@ def _table(verdicts, diagnostics):
         ("claim", {"max_width": 34}),
         ("reading", {}),
         ("claimed", {"justify": "right"}),
-        ("effect %", {"justify": "right"}),
+        ("mean effect %", {"justify": "right"}),
+        ("new study %", {"justify": "right"}),
         ("P(dir)", {"justify": "right"}),
         ("P(range)", {"justify": "right"}),
         ("studies/n", {"justify": "right"}),
@@ -75,9 +85,10 @@ def _table(verdicts, diagnostics):
         last = r["claim"]
         if np.isfinite(r["median_pct"]):
             eff = f"{r['median_pct']:+.0f} [{r['ci_low_pct']:+.0f}, {r['ci_high_pct']:+.0f}]"
+            new = f"[{r['pred_low_pct']:+.0f}, {r['pred_high_pct']:+.0f}]"
             pdir, pin = f"{r['p_direction']:.2f}", f"{r['p_in_range']:.2f}"
         else:
-            eff, pdir, pin = "—", "—", "—"
+            eff, new, pdir, pin = "—", "—", "—", "—"
         word = r["verdict"]
         style = VERDICT_STYLE.get(word, "")
         shown = f"[{style}]{word}[/]" if style else word
@@ -88,6 +99,7 @@ def _table(verdicts, diagnostics):
             r["reading"],
             r["claimed"],
             eff,
+            new,
             pdir,
             pin,
             f"{r['n_studies']}/{r['n_participants']}",
@@ -133,6 +145,7 @@ def run(args) -> int:
         )
         result = inf.fit(
             effects,
+            priors=inf.Priors(tau_prior=args.tau_prior),
             robust=args.robust,
             draws=args.draws,
             tune=args.tune,

@@ -90,8 +90,12 @@ def _frame():
     return pd.DataFrame(out)
 
 
+TAU_STUDY, TAU_COND = 0.1, 0.05
+
+
 def _fake_result(alpha, b_match_self=0.0, converged=True, n=4000, seed=0):
-    """A MetaResult whose posterior is a known normal per family (no sampling)."""
+    """A MetaResult whose posterior is a known normal per family (no sampling), with fixed
+    between-study and between-condition SDs ``TAU_STUDY``, ``TAU_COND``."""
     design = inf.MetaDesign.from_frame(cl.analysis_rows(_frame()))
     rng = np.random.default_rng(seed)
     F = len(design.families)
@@ -105,6 +109,8 @@ def _fake_result(alpha, b_match_self=0.0, converged=True, n=4000, seed=0):
             "b_speed": (("chain", "draw", "family"), zeros),
             "b_mode": (("chain", "draw", "family"), zeros),
             "b_match": (("chain", "draw", "family", "matching"), bm),
+            "tau_study": (("chain", "draw", "family"), zeros + TAU_STUDY),
+            "tau_cond": (("chain", "draw", "family"), zeros + TAU_COND),
         },
         coords={
             "family": list(design.families),
@@ -113,7 +119,43 @@ def _fake_result(alpha, b_match_self=0.0, converged=True, n=4000, seed=0):
     )
     tree = xr.DataTree.from_dict({"posterior": post})
     diag = Diagnostics(1.0 if converged else 1.2, 1000, 1000, 0, n, "fake")
-    return inf.MetaResult(tree, diag, design, inf.Priors())
+    return inf.MetaResult(tree, diag, design, inf.Priors(), seed=seed)
+
+
+def test_prediction_interval_adds_between_study_and_condition_spread():
+    # mean effect ~ N(ln 1.25, 0.02²); a new study adds N(0, 0.1²) + N(0, 0.05²), so its
+    # effect is N(ln 1.25, 0.02² + 0.1² + 0.05²) (hand-computed normal quantiles below)
+    res = _fake_result(
+        {
+            "energy": (np.log(1.25), 0.02),
+            "pfj_force": (np.log(0.8), 0.02),
+            "gait:step_frequency_hz": (0.0, 0.01),
+        },
+        n=40000,
+    )
+    tab = cl.evaluate(res).set_index(["claim", "reading_key"])
+    e = tab.loc[("energy_20_30", "per_minute_same_speed")]
+    sd = np.sqrt(0.02**2 + 0.1**2 + 0.05**2)
+    assert e["pred_low_pct"] == pytest.approx(100 * (1.25 * np.exp(-1.959964 * sd) - 1), abs=0.6)
+    assert e["pred_high_pct"] == pytest.approx(100 * (1.25 * np.exp(1.959964 * sd) - 1), abs=0.8)
+    # the verdict uses the mean effect (judged_on='mean'): P(20-30 %) of N(ln 1.25, 0.02²)
+    from scipy.stats import norm
+
+    p_mean = norm.cdf(np.log(1.3), np.log(1.25), 0.02) - norm.cdf(np.log(1.2), np.log(1.25), 0.02)
+    p_new = norm.cdf(np.log(1.3), np.log(1.25), sd) - norm.cdf(np.log(1.2), np.log(1.25), sd)
+    assert e["judged_on"] == "mean"
+    assert e["p_in_range"] == pytest.approx(p_mean, abs=0.01)
+    assert e["p_in_range_new_study"] == pytest.approx(p_new, abs=0.01)
+    # the same claim judged on a new study uses the predictive probability
+    claim = next(c for c in cl.CLAIMS if c.key == "energy_20_30")
+    from dataclasses import replace
+
+    tab2 = cl.evaluate(res, claims=(replace(claim, judged_on="new_study"),)).set_index(
+        "reading_key"
+    )
+    assert tab2.loc["per_minute_same_speed", "p_in_range"] == pytest.approx(p_new, abs=0.01)
+    with pytest.raises(ValueError, match="judged_on"):
+        replace(claim, judged_on="typical person")
 
 
 def test_evaluate_readings_and_testability():

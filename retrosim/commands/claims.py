@@ -38,6 +38,12 @@ def register(subparsers):
     )
     p.add_argument("--robust", action="store_true", help="Student-t study effects")
     p.add_argument(
+        "--sampled-effects",
+        action="store_true",
+        help="fit the earlier model with sampled study effects instead of the marginal one "
+        "(slower, may diverge; for comparison only, with --target-accept 0.99)",
+    )
+    p.add_argument(
         "--allow-unconverged",
         action="store_true",
         help="exit 0 even if the fit failed the convergence gate (verdicts stay marked unreliable)",
@@ -147,6 +153,7 @@ def run(args) -> int:
             effects,
             priors=inf.Priors(tau_prior=args.tau_prior),
             robust=args.robust,
+            marginal=not args.sampled_effects,
             draws=args.draws,
             tune=args.tune,
             chains=args.chains,

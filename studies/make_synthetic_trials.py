@@ -100,7 +100,11 @@ def make(seed=SEED, n_participants=N_PARTICIPANTS, speeds_m_s=SPEEDS_M_S, n_tria
     )
     ratio = true_ratio(speeds)
     speed_ref = float(np.round(speeds.mean(), 2))
-    slope, intercept = np.polyfit(speeds - speed_ref, np.log(ratio), 1)
+    # closed-form least squares (not np.polyfit, whose LAPACK path can differ in the last bit
+    # between machines and thread counts, which would rewrite this tracked file)
+    x, y = speeds - speed_ref, np.log(ratio)
+    slope = float(np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2))
+    intercept = float(y.mean() - slope * x.mean())
     truth = {
         "label": "SYNTHETIC - simulated by studies/make_synthetic_trials.py, not measured",
         "seed": seed,

@@ -52,6 +52,42 @@ def test_non_independent_reports_share_group(data):
     assert not data.loc["adesola_vo2_run", "independent_report"]
 
 
+def test_williford_slow_condition_coded_walk(data):
+    """Williford 1998 does not say walk or run; 80.45 m/min is coded walk from its forward VO2.
+
+    Abstract: forward VO2 12.42 mL/kg/min at 80.45 m/min. The ACSM equations (computed here,
+    independently of the data) give about 11.5 walking and 19.6 running at that speed.
+    """
+    from retrosim import energetics
+
+    v = 80.45 / 60
+    walk, run = float(energetics.acsm_walking(v)), float(energetics.acsm_running(v))
+    assert walk == pytest.approx(3.5 + 0.1 * 80.45) and run == pytest.approx(3.5 + 0.2 * 80.45)
+    vo2 = data.loc["williford1998_vo2_1.34", "forward_mean"]
+    assert abs(vo2 - walk) < 1.0 < abs(vo2 - run)
+    for row in ("williford1998_vo2_1.34", "williford1998_hr_1.34"):
+        assert data.loc[row, "mode"] == "walk"
+        assert "inferred" in data.loc[row, "notes"] and data.loc[row, "locator"] == "abstract"
+    # the faster condition stays unspecified: not recoded without a stated reason
+    for row in ("williford1998_vo2_2.23", "williford1998_hr_2.23"):
+        assert data.loc[row, "mode"] == "unspecified"
+
+
+def test_williford_results_dispersion_unclear(data):
+    """The abstract labels only the sample description mean +/- SD, not the results."""
+    w = data[data["study_key"] == "williford1998"]
+    assert len(w) == 4 and (w["disp_kind"] == "unclear").all()
+    es = evidence.effect_sizes(data).set_index("row_id")
+    es = es.loc[w["row_id"]]
+    assert (es["sd_converted_from"] == "unclear").all()
+    assert not es["dispersion_imputed"].any() and np.isfinite(es["vi"]).all()
+    # 'unclear' is read as an SD: the same variance as an sd-coded copy of the row
+    as_sd = data.copy()
+    as_sd.loc[w.index, "disp_kind"] = "sd"
+    ref = evidence.effect_sizes(as_sd).set_index("row_id").loc[w["row_id"]]
+    np.testing.assert_allclose(es["vi"], ref["vi"], rtol=1e-12)
+
+
 def test_units_match_outcome_vocabulary(data):
     for out, unit in zip(data["outcome"], data["unit"], strict=True):
         assert evidence.OUTCOMES[out].unit == unit

@@ -10,12 +10,25 @@ The data live in ``data/literature/`` as two tidy CSV tables (see ``data/README.
     one row per study x condition x outcome: design, n, mode, surface, grade, speeds,
     outcome and unit, forward and backward means with their dispersion, or a reported
     percentage change, or (``result_only``) a direction/significance statement only.
+    A condition run at one treadmill grade gives ``grade_pct``; a value averaged over several
+    grades gives the range in ``grade_low_pct``/``grade_high_pct`` instead (optional columns:
+    a file without them loads as if they were empty).
 
 :func:`load` validates both tables (columns, types, units per outcome, plausible ranges,
 unique keys, every row sourced) and returns the merged comparisons table.
 :func:`effect_sizes` turns every numeric comparison into the log response ratio
 ``yi = ln(backward/forward)`` with its sampling variance ``vi``; :func:`to_xarray` gives the
-same as an :class:`xarray.Dataset`; :func:`direction_statements` returns the result-only rows.
+same as an :class:`xarray.Dataset`; :func:`direction_statements` returns the result-only rows
+of independent reports (one vote per report, see its docstring).
+
+Grade class
+-----------
+Both views carry ``grade_class``, derived from the grade columns so that a reading of level
+locomotion can leave out graded conditions: ``level`` (grade 0, or a range 0 to 0),
+``uphill`` (a grade above 0, or a range from >= 0 to above 0: e.g. an average over
+0 to +25 %, which includes level but is not a level value), ``downhill`` (the mirror image),
+``mixed`` (a range from below to above 0) and ``not_stated`` (no grade reported; most
+treadmill abstracts do not state one).
 
 Effect size and variance
 ------------------------
@@ -89,6 +102,7 @@ __all__ = [
     "correlation_lower_bound",
     "direction_statements",
     "effect_sizes",
+    "grade_class",
     "load",
     "load_references",
     "sd_from_ci95",
@@ -203,6 +217,8 @@ COMPARISON_COLUMNS = {
     "surface": "str",
     "condition": "str",
     "grade_pct": "float?",
+    "grade_low_pct": "float?",
+    "grade_high_pct": "float?",
     "speed_forward_m_s": "float?",
     "speed_backward_m_s": "float?",
     "speed_low_m_s": "float?",
@@ -222,6 +238,9 @@ COMPARISON_COLUMNS = {
     "result_only": "str",
     "notes": "str",
 }
+#: Comparison columns added after the first release: a file without them loads as if empty.
+OPTIONAL_COMPARISON_COLUMNS = ("grade_low_pct", "grade_high_pct")
+GRADE_CLASSES = ("level", "uphill", "downhill", "mixed", "not_stated")
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
@@ -239,11 +258,17 @@ def load_references(path) -> set[str]:
     return set(re.findall(r"^\s*@\w+\s*\{\s*([^,\s]+)\s*,", text, flags=re.MULTILINE))
 
 
-def _read_table(path: Path, spec: dict[str, str]) -> pd.DataFrame:
-    """Read a CSV as strings, check its columns, and convert each column to its type."""
+def _read_table(path: Path, spec: dict[str, str], optional=()) -> pd.DataFrame:
+    """Read a CSV as strings, check its columns, and convert each column to its type.
+
+    Columns in ``optional`` may be absent from the file; they are then read as empty.
+    """
     if not path.exists():
         raise InputError("data file not found", file=path)
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    for col in optional:
+        if col not in raw.columns:
+            raw[col] = ""
     missing = [c for c in spec if c not in raw.columns]
     if missing:
         raise InputError(
@@ -453,7 +478,9 @@ def _check_comparisons(cp: pd.DataFrame, path: Path, st: pd.DataFrame, bib_keys,
         if pd.notna(r["speed_low_m_s"]) and pd.notna(r["speed_high_m_s"]):
             if r["speed_low_m_s"] > r["speed_high_m_s"]:
                 raise _err("speed_low_m_s exceeds speed_high_m_s", path, i, "speed_low_m_s")
-        _check_range(r["grade_pct"], *GRADE_RANGE_PCT, "%", path, i, "grade_pct")
+        for col in ("grade_pct", "grade_low_pct", "grade_high_pct"):
+            _check_range(r[col], *GRADE_RANGE_PCT, "%", path, i, col)
+        _check_grade_range(r, path, i)
         _check_range(r["correlation"], -1, 1, "(correlation)", path, i, "correlation")
         for col in ("forward_mean", "backward_mean"):
             _check_range(r[col], spec.lo, spec.hi, spec.unit, path, i, col)
@@ -462,6 +489,52 @@ def _check_comparisons(cp: pd.DataFrame, path: Path, st: pd.DataFrame, bib_keys,
                 raise _err(f"dispersion {r[col]:g} must be >= 0", path, i, col)
         _check_range(r["pct_change_reported"], -99, 1000, "%", path, i, "pct_change_reported")
         _check_row_kind(r, path, i)
+
+
+def _check_grade_range(r, path, i):
+    lo, hi = r["grade_low_pct"], r["grade_high_pct"]
+    if pd.isna(lo) != pd.isna(hi):
+        col = "grade_high_pct" if pd.isna(hi) else "grade_low_pct"
+        raise _err("give both grade_low_pct and grade_high_pct or neither", path, i, col)
+    if pd.notna(lo):
+        if lo > hi:
+            raise _err("grade_low_pct exceeds grade_high_pct", path, i, "grade_low_pct")
+        if pd.notna(r["grade_pct"]):
+            raise _err(
+                "give either grade_pct (one grade) or the grade range, not both",
+                path,
+                i,
+                "grade_pct",
+            )
+
+
+def grade_class(grade_pct, grade_low_pct=np.nan, grade_high_pct=np.nan) -> np.ndarray:
+    """Classify conditions by treadmill grade (module docstring, "Grade class").
+
+    Parameters
+    ----------
+    grade_pct, grade_low_pct, grade_high_pct : float or array-like
+        One grade [%], or the ends of the range of grades a value is averaged over [%];
+        NaN where not reported.
+
+    Returns
+    -------
+    numpy.ndarray of str
+        ``level``, ``uphill``, ``downhill``, ``mixed`` or ``not_stated`` per condition.
+    """
+    g, lo, hi = np.broadcast_arrays(
+        *(np.asarray(x, dtype=float) for x in (grade_pct, grade_low_pct, grade_high_pct))
+    )
+    lo = np.where(np.isfinite(g), g, lo)
+    hi = np.where(np.isfinite(g), g, hi)
+    known = np.isfinite(lo) & np.isfinite(hi)
+    with np.errstate(invalid="ignore"):
+        out = np.select(
+            [~known, (lo == 0) & (hi == 0), lo >= 0, hi <= 0],
+            ["not_stated", "level", "uphill", "downhill"],
+            default="mixed",
+        )
+    return out.astype(str)
 
 
 def _check_row_kind(r, path, i):
@@ -541,7 +614,7 @@ def load(path=None, *, references=None) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per study x condition x outcome, with the study columns merged in and
-        ``outcome_family`` added. Index: ``row_id`` values in file order (also a column).
+        ``outcome_family`` and ``grade_class`` (:func:`grade_class`) added. Index: ``row_id`` values in file order (also a column).
 
     Raises
     ------
@@ -554,13 +627,14 @@ def load(path=None, *, references=None) -> pd.DataFrame:
     st_path, cp_path = folder / "studies.csv", folder / "comparisons.csv"
     st = _read_table(st_path, STUDY_COLUMNS)
     _check_studies(st, st_path, bib_keys, bib)
-    cp = _read_table(cp_path, COMPARISON_COLUMNS)
+    cp = _read_table(cp_path, COMPARISON_COLUMNS, OPTIONAL_COMPARISON_COLUMNS)
     _check_comparisons(cp, cp_path, st, bib_keys, bib)
     st_cols = st.drop(columns=["citation_key", "source_url", "notes"]).rename(
         columns={"independent": "independent_report"}
     )
     df = cp.merge(st_cols, on="study_key", how="left", validate="many_to_one")
     df["outcome_family"] = df["outcome"].map(lambda o: OUTCOMES[o].family)
+    df["grade_class"] = grade_class(df["grade_pct"], df["grade_low_pct"], df["grade_high_pct"])
     df["n"] = df["n"].astype("Int64")
     df.index = pd.Index(df["row_id"], name="row")
     return df
@@ -629,12 +703,13 @@ def effect_sizes(data=None, *, r=DEFAULT_R, impute=True, outcome_family=None) ->
     pandas.DataFrame
         One row per numeric comparison with ``yi``, ``vi``, ``pct_change``,
         ``v_forward``, ``v_backward``, ``sd_converted_from``, ``dispersion_imputed`` and
-        the moderators (speeds in m/s, grade in %, mode, n, design, ...).
+        the moderators (speeds in m/s, grade in % or its range, ``grade_class``, mode, n,
+        design, ...).
     """
     from ._checks import check_range
 
     r = float(check_range("r", r, -1, 1, "(correlation)", lo_inclusive=True))
-    df = load() if data is None else data.copy()
+    df = _with_grade_columns(load() if data is None else data)
     if outcome_family is not None:
         fams = [outcome_family] if isinstance(outcome_family, str) else list(outcome_family)
         for f in fams:
@@ -657,6 +732,18 @@ def effect_sizes(data=None, *, r=DEFAULT_R, impute=True, outcome_family=None) ->
     return out.reset_index(drop=True)
 
 
+def _with_grade_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Copy of ``df`` with the grade-range columns and ``grade_class``, for frames built
+    before those columns existed."""
+    df = df.copy()
+    for col in OPTIONAL_COMPARISON_COLUMNS:
+        if col not in df.columns:
+            df[col] = np.nan
+    if "grade_class" not in df.columns:
+        df["grade_class"] = grade_class(df["grade_pct"], df["grade_low_pct"], df["grade_high_pct"])
+    return df
+
+
 _EFFECT_COLUMNS = [
     "row_id",
     "study_key",
@@ -675,6 +762,9 @@ _EFFECT_COLUMNS = [
     "speed_mid_m_s",
     "speed_matching",
     "grade_pct",
+    "grade_low_pct",
+    "grade_high_pct",
+    "grade_class",
     "n",
     "design",
     "forward_mean",
@@ -723,6 +813,9 @@ def _one_effect(x, r_default):
         "speed_mid_m_s": mid,
         "speed_matching": x["speed_matching"],
         "grade_pct": x["grade_pct"],
+        "grade_low_pct": x["grade_low_pct"],
+        "grade_high_pct": x["grade_high_pct"],
+        "grade_class": x["grade_class"],
         "n": n,
         "design": x["design"],
         "forward_mean": x["forward_mean"],
@@ -839,10 +932,11 @@ def direction_statements(data=None) -> pd.DataFrame:
     pandas.DataFrame
         Columns ``row_id, study_key, group_key, independent_report, outcome,
         outcome_family, mode, surface, condition, speed_forward_m_s, speed_matching,
-        grade_pct, n, direction, detail, verified``. ``direction`` is one of
-        ``backward>forward``, ``backward<forward``, ``no_difference``.
+        grade_pct, n, direction, detail, verified, grade_low_pct, grade_high_pct,
+        grade_class``. ``direction`` is one of ``backward>forward``, ``backward<forward``,
+        ``no_difference``.
     """
-    df = load() if data is None else data
+    df = _with_grade_columns(load() if data is None else data)
     res = df[df["result_only"] != ""].copy()
     parts = res["result_only"].str.split(";", n=1)
     res["direction"] = parts.str[0].str.strip()
@@ -864,6 +958,9 @@ def direction_statements(data=None) -> pd.DataFrame:
         "direction",
         "detail",
         "verified",
+        "grade_low_pct",
+        "grade_high_pct",
+        "grade_class",
     ]
     return res[cols].reset_index(drop=True)
 
@@ -880,6 +977,8 @@ _XR_ATTRS = {
     "speed_backward_m_s": ("m/s", "backward speed"),
     "speed_mid_m_s": ("m/s", "forward speed, or midpoint of the reported range"),
     "grade_pct": ("%", "treadmill grade"),
+    "grade_low_pct": ("%", "lowest treadmill grade of a value averaged over grades"),
+    "grade_high_pct": ("%", "highest treadmill grade of a value averaged over grades"),
     "forward_mean": ("outcome unit", "forward mean"),
     "backward_mean": ("outcome unit", "backward mean"),
     "dispersion_imputed": ("1", "dispersion imputed (True) or reported (False)"),

@@ -88,6 +88,35 @@ def test_williford_results_dispersion_unclear(data):
     np.testing.assert_allclose(es["vi"], ref["vi"], rtol=1e-12)
 
 
+def test_rasica_average_over_grades_is_not_level(data):
+    """Rasica 2020 abstract: +35 % on average over level and uphill 0 to +25 % (5 % steps)."""
+    r = data.loc["rasica2020_cost_avg"]
+    assert r["pct_change_reported"] == 35 and r["locator"] == "abstract"
+    assert np.isnan(r["grade_pct"])
+    assert (r["grade_low_pct"], r["grade_high_pct"]) == (0, 25)
+    assert r["grade_class"] == "uphill"
+    es = evidence.effect_sizes(data).set_index("row_id").loc["rasica2020_cost_avg"]
+    assert es["grade_class"] == "uphill" and es["grade_high_pct"] == 25
+    # a level reading (level or no grade stated) leaves it out
+    level = evidence.effect_sizes(data).query("grade_class in ['level', 'not_stated']")
+    assert "rasica2020_cost_avg" not in set(level["row_id"])
+    assert "roos2012_pfj" in set(level["row_id"])  # no grade stated: kept
+    st = evidence.direction_statements(data).set_index("row_id")["grade_class"]
+    assert (st["chaloupka1997_vo2_g0"], st["chaloupka1997_vo2_g5"]) == ("level", "uphill")
+
+
+def test_grade_class_by_hand():
+    nan = np.nan
+    got = evidence.grade_class(
+        [0, 5, -3, nan, nan, nan, nan, nan],
+        [nan, nan, nan, 0, 0, -10, -10, nan],
+        [nan, nan, nan, 25, 0, 10, 0, nan],
+    )
+    assert list(got) == [
+        "level", "uphill", "downhill", "uphill", "level", "mixed", "downhill", "not_stated"
+    ]  # fmt: skip
+
+
 def test_units_match_outcome_vocabulary(data):
     for out, unit in zip(data["outcome"], data["unit"], strict=True):
         assert evidence.OUTCOMES[out].unit == unit
@@ -269,6 +298,37 @@ def test_corrupted_comparison_rejected(copy, row_id, column, value, match):
     row = _row_of(p, row_id)
     _edit(p, row, column, value)
     _expect(copy, "comparisons.csv", row, column, match)
+
+
+@pytest.mark.parametrize(
+    ("edits", "column", "match"),
+    [
+        ({"grade_low_pct": "", "grade_high_pct": "25"}, "grade_low_pct", "both"),
+        ({"grade_low_pct": "20", "grade_high_pct": "5"}, "grade_low_pct", "exceeds"),
+        ({"grade_pct": "0"}, "grade_pct", "not both"),
+        ({"grade_high_pct": "60"}, "grade_high_pct", "plausible range"),
+    ],
+)
+def test_bad_grade_range_rejected(copy, edits, column, match):
+    p = copy / "comparisons.csv"
+    row = _row_of(p, "rasica2020_cost_avg")
+    for col, value in edits.items():
+        _edit(p, row, col, value)
+    _expect(copy, "comparisons.csv", row, column, match)
+
+
+def test_file_without_grade_range_columns_still_loads(copy):
+    """Backward compatibility: the grade-range columns are optional in the CSV."""
+    p = copy / "comparisons.csv"
+    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    df.drop(columns=["grade_low_pct", "grade_high_pct"]).to_csv(p, index=False)
+    old = evidence.load(copy)
+    assert old["grade_low_pct"].isna().all() and old["grade_high_pct"].isna().all()
+    assert old.loc["rasica2020_cost_avg", "grade_class"] == "not_stated"
+    assert old.loc["hooper2004_vo2_g10", "grade_class"] == "uphill"
+    # and effect sizes accept a frame built before grade_class existed
+    es = evidence.effect_sizes(old.drop(columns=["grade_class", "grade_low_pct"]))
+    assert "grade_class" in es.columns and len(es) == len(evidence.effect_sizes(old))
 
 
 def test_citation_not_in_bib_rejected(copy):

@@ -117,6 +117,19 @@ def test_grade_class_by_hand():
     ]  # fmt: skip
 
 
+def test_bws_stride_frequency_is_the_average_over_support_levels(data):
+    """BWS abstract: stride frequency +11.3 % backward regardless of BWS (0, 20, 50 %)."""
+    row = data.loc["bwsabstract_stride_freq"]
+    assert row["pct_change_reported"] == 11.3
+    assert "0, 20, 50%" in row["condition"] and "regardless of BWS" in row["notes"]
+    gait = pd.read_csv(ROOT / "data" / "parameters" / "gait.csv", dtype=str, keep_default_na=False)
+    g = gait[gait["name"] == "stride_frequency_ratio"].iloc[0]
+    assert g["citation_key"] == "bwsabstract"
+    assert float(g["value"]) == pytest.approx(1 + row["pct_change_reported"] / 100)
+    assert "regardless of body-weight support" in g["note"]
+    assert "not a value at 0 % support" in g["note"] and "MSSE" not in g["citation"]
+
+
 def test_units_match_outcome_vocabulary(data):
     for out, unit in zip(data["outcome"], data["unit"], strict=True):
         assert evidence.OUTCOMES[out].unit == unit

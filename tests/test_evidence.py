@@ -130,6 +130,26 @@ def test_bws_stride_frequency_is_the_average_over_support_levels(data):
     assert "not a value at 0 % support" in g["note"] and "MSSE" not in g["citation"]
 
 
+def test_identifiers_read_in_sources(data):
+    """Chaloupka 1997: DOI as printed in the PubMed and Web of Science record mirrors.
+
+    Kim & Choi 2001: no DOI or PMID on the journal's record; its citation line is
+    J Korean Acad Rehabil Med 2001;25(3):474-478 (e-arm.org record header).
+    """
+    ch = data.loc["chaloupka1997_vo2_g0"]
+    assert (ch["doi"], ch["pmid"]) == ("10.2519/jospt.1997.25.5.302", "9130146")
+    bib = (ROOT / "data" / "references.bib").read_text(encoding="utf-8")
+    entry = bib.split("@article{chaloupka1997,", 1)[1].split("\n}", 1)[0]
+    assert "doi     = {10.2519/jospt.1997.25.5.302}" in entry and "{302--306}" in entry
+    kim = data.loc["kim2001_vo2"]
+    assert kim["doi"] == "" and kim["pmid"] == "" and kim["id_note"].startswith("none")
+    assert "2001;25(3):474-478" in kim["id_note"]
+    entry = bib.split("@article{kim2001,", 1)[1].split("\n}", 1)[0]
+    assert "{25}" in entry and "{3}" in entry and "{474--478}" in entry
+    leads = pd.read_csv(LIT / "leads.csv", dtype=str, keep_default_na=False)
+    assert "DOI or PMID" in leads.set_index("lead_key").loc["kim2001_ids", "needed"]
+
+
 def test_units_match_outcome_vocabulary(data):
     for out, unit in zip(data["outcome"], data["unit"], strict=True):
         assert evidence.OUTCOMES[out].unit == unit

@@ -19,7 +19,7 @@ unique keys, every row sourced) and returns the merged comparisons table.
 :func:`effect_sizes` turns every numeric comparison into the log response ratio
 ``yi = ln(backward/forward)`` with its sampling variance ``vi``; :func:`to_xarray` gives the
 same as an :class:`xarray.Dataset`; :func:`direction_statements` returns the result-only rows
-of independent reports (one vote per report, see its docstring).
+of independent reports (a duplicating report adds no vote; see its docstring).
 
 Grade class
 -----------
@@ -924,8 +924,23 @@ def _impute(out: pd.DataFrame, r_default: float) -> pd.DataFrame:
 # --------------------------------------------------------------------------- other views
 
 
-def direction_statements(data=None) -> pd.DataFrame:
+def direction_statements(data=None, *, independent_only=True) -> pd.DataFrame:
     """The result-only rows with their direction and significance text parsed.
+
+    Counting these rows gives direction votes, so by default a report the data mark as not
+    independent (``independent = false`` in ``studies.csv``: a duplicated abstract or
+    reused results, e.g. Adesola & Azeez repeating Flynn 1994, Lee & Lee 2016 repeating
+    Hooper 2004) is left out: it never adds a second vote for the results of the report it
+    duplicates. Those rows stay in :func:`load` for traceability.
+
+    Parameters
+    ----------
+    data : DataFrame, optional
+        Output of :func:`load` (default: ``load()``).
+    independent_only : bool
+        Drop the rows of non-independent reports (default). ``False`` returns every
+        result-only row, e.g. to count the rows of the dataset; the column
+        ``independent_report`` then tells them apart.
 
     Returns
     -------
@@ -938,6 +953,11 @@ def direction_statements(data=None) -> pd.DataFrame:
     """
     df = _with_grade_columns(load() if data is None else data)
     res = df[df["result_only"] != ""].copy()
+    if independent_only:
+        dropped = res.loc[~res["independent_report"].astype(bool), "row_id"]
+        if len(dropped):
+            log.info("direction statements: left out non-independent %s", ", ".join(dropped))
+        res = res[res["independent_report"].astype(bool)]
     parts = res["result_only"].str.split(";", n=1)
     res["direction"] = parts.str[0].str.strip()
     res["detail"] = parts.str[1].fillna("").str.strip()

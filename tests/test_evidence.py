@@ -273,6 +273,26 @@ def test_direction_statements(data):
     assert paes["direction"] == "no_difference"
 
 
+def test_non_independent_reports_add_no_direction_vote(data):
+    """Adesola & Azeez (copy of Flynn 1994) and Lee & Lee 2016 (Hooper 2004's results)."""
+    marked = set(data.loc[~data["independent_report"], "study_key"])
+    assert marked == {"adesola", "lee2016"}
+    ds = evidence.direction_statements(data)
+    assert ds["independent_report"].all()
+    assert not {"adesola_vo2_run", "lee2016_hr_pct"} & set(ds["row_id"])
+    every = evidence.direction_statements(data, independent_only=False)
+    result_only = data[data["result_only"] != ""]
+    assert len(every) == len(result_only)
+    assert set(every["row_id"]) - set(ds["row_id"]) == {"adesola_vo2_run", "lee2016_hr_pct"}
+    # the reports they duplicate still vote once each
+    for group in ("flynn1994", "hooper2004"):
+        assert (
+            (ds["group_key"] == group).sum()
+            == ((result_only["group_key"] == group) & result_only["independent_report"]).sum()
+            > 0
+        )
+
+
 # --------------------------------------------------------------------------- corrupted copies
 
 

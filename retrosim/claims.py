@@ -274,16 +274,26 @@ CLAIMS = (
 )
 
 
+#: Grade classes the claims are about: level locomotion (a grade not stated is taken as level,
+#: the usual treadmill and track protocol).
+LEVEL_GRADES = ("level", "not_stated")
+
+
 def analysis_rows(effects: pd.DataFrame) -> pd.DataFrame:
     """The effect sizes the claims model uses.
 
     Keeps one row per study, condition and outcome (``primary`` rows where the column exists:
-    e.g. VO2 in mL/kg/min, not also VO2 in %VO2max of the same people) and, from the gait
-    family, only the step frequency needed for per-km knee readings.
+    e.g. VO2 in mL/kg/min, not also VO2 in %VO2max of the same people), only level
+    locomotion (``grade_class`` in :data:`LEVEL_GRADES` where the column exists: every claim is
+    about level running or walking, and the model has no grade term, so an average over uphill
+    grades such as Rasica 2020's would pass for a level result) and, from the gait family, only
+    the step frequency needed for per-km knee readings.
     """
     df = effects.copy()
     if "primary" in df.columns:
         df = df[df["primary"].astype(bool)]
+    if "grade_class" in df.columns:
+        df = df[df["grade_class"].isin(LEVEL_GRADES)]
     gait = df["outcome_family"] == "gait"
     keep = ~gait | (df["outcome"] == STEP_FREQUENCY_FAMILY.split(":", 1)[1])
     return df[keep].reset_index(drop=True)
@@ -395,6 +405,8 @@ def _direction_votes(statements: pd.DataFrame | None, claim: Claim, matching: st
         return ""
     fam = statements["outcome_family"] == claim.family
     st = statements[fam & (statements["speed_matching"] == matching)]
+    if "grade_class" in st.columns:
+        st = st[st["grade_class"].isin(LEVEL_GRADES)]
     if claim.mode in ("run", "walk"):
         st = st[st["mode"].isin([claim.mode, "unspecified"])]
     if st.empty:

@@ -34,7 +34,8 @@ def main() -> None:
     evidence = _common.need("evidence")
     data = evidence.load()
     effects = evidence.effect_sizes()
-    statements = evidence.direction_statements()
+    # every result-only row of the dataset (the claims count independent reports only)
+    statements = evidence.direction_statements(independent_only=False)
     rows = []
     values = {"families": {}}
     for family in [f for f in FAMILY_LABELS if f in set(data["outcome_family"])]:

@@ -849,33 +849,69 @@ def _marginal_kernel():
             qc = tc * tc / (c_sd * c_sd)
             lp += -0.5 * qc + x[F + f]
             grad[F + f] = 1.0 - qc
-            # marginal covariance of the family's rows (padding rows: unit variance)
-            V = XSX[f] + ts * ts * B[f]
+            # marginal covariance of the family's m observed rows (rows are packed first)
+            m = 0
             for i in range(n):
                 if valid[f, i] > 0:
-                    v = paired[f, i] * (vf[f, i] + vb[f, i] - 2.0 * r * sqrt_fb[f, i])
-                    v += (1.0 - paired[f, i]) * v_fixed[f, i]
-                    V[i, i] += max(v, 1e-12) + use_cond * tc * tc
-                else:
-                    V[i, i] += 1.0
-            try:
-                L = np.linalg.cholesky(V)
-                Vinv = np.linalg.inv(V)
-            except Exception:  # not positive definite in floating point: reject the point
-                return -np.inf, np.zeros(2 * F + 1), ll_f
-            a = Vinv @ y[f]
-            ll = -0.5 * np.dot(y[f], a) - half_n_log2pi[f]
-            for i in range(n):
-                ll -= np.log(L[i, i])
+                    m += 1
+            if m == 0:
+                continue
+            V = np.empty((m, m))
+            for i in range(m):
+                for j in range(m):
+                    V[i, j] = XSX[f, i, j] + ts * ts * B[f, i, j]
+                v = paired[f, i] * (vf[f, i] + vb[f, i] - 2.0 * r * sqrt_fb[f, i])
+                v += (1.0 - paired[f, i]) * v_fixed[f, i]
+                V[i, i] += max(v, 1e-12) + use_cond * tc * tc
+            # Cholesky factor and inverse by hand: the matrices are tiny, so LAPACK's call
+            # overhead would dominate; a non-positive pivot rejects the point
+            L = np.zeros((m, m))
+            for j in range(m):
+                d = V[j, j]
+                for k in range(j):
+                    d -= L[j, k] * L[j, k]
+                if not d > 0.0:
+                    return -np.inf, np.zeros(2 * F + 1), ll_f
+                L[j, j] = np.sqrt(d)
+                for i in range(j + 1, m):
+                    t = V[i, j]
+                    for k in range(j):
+                        t -= L[i, k] * L[j, k]
+                    L[i, j] = t / L[j, j]
+            Li = np.zeros((m, m))
+            for j in range(m):
+                Li[j, j] = 1.0 / L[j, j]
+                for i in range(j + 1, m):
+                    t = 0.0
+                    for k in range(j, i):
+                        t -= L[i, k] * Li[k, j]
+                    Li[i, j] = t / L[i, i]
+            Vinv = np.zeros((m, m))
+            for i in range(m):
+                for j in range(i + 1):
+                    t = 0.0
+                    for k in range(i, m):
+                        t += Li[k, i] * Li[k, j]
+                    Vinv[i, j] = t
+                    Vinv[j, i] = t
+            a = np.zeros(m)
+            for i in range(m):
+                t = 0.0
+                for j in range(m):
+                    t += Vinv[i, j] * y[f, j]
+                a[i] = t
+            ll = -half_n_log2pi[f]
+            for i in range(m):
+                ll -= 0.5 * y[f, i] * a[i] + np.log(L[i, i])
             ll_f[f] = ll
             lp += ll
             if want_grad:
                 gs = 0.0
                 gc = 0.0
-                for i in range(n):
-                    for j in range(n):
+                for i in range(m):
+                    for j in range(m):
                         gs += (a[i] * a[j] - Vinv[i, j]) * B[f, i, j]
-                    mii = (a[i] * a[i] - Vinv[i, i]) * valid[f, i]
+                    mii = a[i] * a[i] - Vinv[i, i]
                     gc += mii
                     gr += mii * (-2.0 * sqrt_fb[f, i] * paired[f, i])
                 grad[f] += ts * ts * gs
@@ -897,8 +933,7 @@ class MarginalDensity:
     ``log p(y_f) = -1/2 y'V^-1 y - 1/2 log|V| - n_f/2 log 2 pi``,
     ``d log p / d theta = 1/2 tr[(a a' - V^-1) dV/d theta]``, ``a = V^-1 y``.
 
-    Families are padded to the same size with unit-variance empty rows (which contribute
-    nothing). This is the same likelihood as the PyMC graph of :func:`build_model` and as
+    Each family's observed rows are packed first in arrays padded to the largest family. This is the same likelihood as the PyMC graph of :func:`build_model` and as
     :func:`marginal_loglik` (tests compare the three), written as one small numba kernel so
     that nutpie samples it without compiling the PyMC graph (about a minute with numba).
     """

@@ -10,8 +10,11 @@ Two things live here.
 * :func:`map_tasks` runs many independent fits (SBC replicates, sensitivity settings, several
   trial files) as Dask tasks, on a local 2-process cluster by default or on an existing cluster
   given its scheduler address (argument or the ``RETROSIM_SCHEDULER`` environment variable).
-  Each task gets its seed from its position only, so the results are identical to the serial
-  run with the same seeds, whatever the number of workers or the order they finish in.
+  Each task gets its seed from its position only, and runs under this process's PyTensor
+  compilation flags and BLAS thread counts (:func:`numerics_settings`), so the results are
+  identical to the serial run with the same seeds, whatever the number of workers or the
+  order they finish in (see :func:`map_tasks` for the one condition: code compiled with
+  fast-math is not reproducible to the bit).
 
 Examples
 --------
@@ -47,6 +50,7 @@ __all__ = [
     "evaluate_chunked",
     "get_client",
     "map_tasks",
+    "numerics_settings",
     "task_seeds",
     "using_client",
 ]
@@ -57,6 +61,10 @@ _SCHEMES = ("tcp", "tls")
 #: Statistics :func:`evaluate_chunked` can reduce the draw dimension to.
 STATISTICS = ("mean", "sd", "q05", "q50", "q95")
 _QUANTILES = {"q05": 0.05, "q50": 0.50, "q95": 0.95}
+#: PyTensor flags that decide how a model compiles, hence the bits of its results, and that
+#: can be changed in a running process (``optimizer`` and its ``optimizer_*`` lists can only
+#: be set when a worker starts, through its ``PYTENSOR_FLAGS`` environment variable).
+COMPILE_FLAGS = ("floatX", "cast_policy", "mode", "linker", "numba__fastmath")
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,7 +127,7 @@ def get_client(scheduler: str | None = None, *, timeout_s: float = 10.0):
             "distributed.comm.timeouts.connect": "180s",
             "distributed.comm.timeouts.tcp": "180s",
         }
-        with dask.config.set(timeouts):
+        with dask.config.set(timeouts), _environ_kept():
             return Client(
                 n_workers=2,
                 threads_per_worker=1,
@@ -138,6 +146,24 @@ def get_client(scheduler: str | None = None, *, timeout_s: float = 10.0):
             f"no Dask scheduler answered at {address} within {timeout_s:g} s ({exc})",
             argument=argument,
         ) from None
+
+
+@contextlib.contextmanager
+def _environ_kept():
+    """Restore ``os.environ`` on exit.
+
+    A dask Nanny writes its ``pre-spawn-environ`` (``OMP_NUM_THREADS=1``, ...,
+    ``PYTHONHASHSEED``) into the environment of the process that starts it, so that the worker
+    processes inherit them. Without this, every subprocess this process starts afterwards would
+    inherit them too (a notebook run, a paper build).
+    """
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        if dict(os.environ) != saved:
+            os.environ.clear()
+            os.environ.update(saved)
 
 
 @contextlib.contextmanager
@@ -167,6 +193,63 @@ def task_seeds(seed: int, n: int) -> list[int]:
         raise InputError(f"number of tasks must be >= 0, got {n}", argument="n")
     children = np.random.SeedSequence(int(seed)).spawn(n)
     return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
+
+
+def numerics_settings() -> dict:
+    """The settings of this process that decide the bits of a fit's results.
+
+    Returns
+    -------
+    dict
+        ``"pytensor"``: the :data:`COMPILE_FLAGS` of this process, when PyTensor is imported
+        (otherwise the workers' defaults apply, which a local cluster inherits through the
+        environment); ``"blas_threads"``: the thread count of every loaded BLAS library (a dot
+        product split over more threads sums in another order).
+
+    Notes
+    -----
+    A dask worker starts with one BLAS thread (dask sets ``OPENBLAS_NUM_THREADS=1`` and
+    friends) and a remote worker may have other ``PYTENSOR_FLAGS``, so :func:`map_tasks` runs
+    every task under the settings of the submitting process.
+    """
+    settings = {"pytensor": {}, "blas_threads": {}}
+    pytensor = sys.modules.get("pytensor")
+    if pytensor is not None:
+        settings["pytensor"] = {name: getattr(pytensor.config, name) for name in COMPILE_FLAGS}
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_info
+
+        settings["blas_threads"] = {
+            lib["prefix"]: lib["num_threads"]
+            for lib in threadpool_info()
+            if lib["user_api"] == "blas"
+        }
+    return settings
+
+
+def _run_with(settings: dict, pickled_func: bytes, item, **kwargs):
+    """Apply ``settings`` (:func:`numerics_settings`) in this worker, then ``func(item)``.
+
+    ``pickled_func`` is ``cloudpickle.dumps(func)``: pickled by the submitting process, so
+    that a function of a repository script travels by value (see :func:`_ship_by_value`);
+    dask would pickle an argument of this wrapper by reference. The settings stay in force
+    after the task: the next task of the same run needs them too, and restoring them could
+    change them under a task running in another thread.
+    """
+    import cloudpickle
+
+    func = cloudpickle.loads(pickled_func)
+    if settings["pytensor"]:
+        import pytensor
+
+        for name, value in settings["pytensor"].items():
+            if getattr(pytensor.config, name) != value:
+                setattr(pytensor.config, name, value)
+    if settings["blas_threads"]:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=settings["blas_threads"])
+    return func(item, **kwargs)
 
 
 def _ship_by_value(func) -> None:
@@ -219,6 +302,21 @@ def map_tasks(
     -------
     list
         ``[func(item_0), func(item_1), ...]``. The first task exception is re-raised.
+
+    Notes
+    -----
+    Every task runs under the PyTensor flags and BLAS thread counts of this process
+    (:func:`numerics_settings`), so a worker compiles and computes as the serial run does. One
+    thing this cannot make equal: PyTensor's numba backend compiles with LLVM fast-math flags
+    by default (``pytensor.config.numba__fastmath``), which let LLVM reorder floating-point
+    reductions such as the sum of a log-likelihood, and the order it picks differs between a
+    model compiled afresh and one assembled from PyTensor's compile cache. Fits compiled with
+    fast-math therefore differ in the last bits between a process that compiled the model and
+    one that loaded it from the cache, and a sampler can amplify that (relative differences of
+    1e-4 in the draws of a two-parameter nutpie fit). When results must be bit-identical to
+    the serial run, compile without it:
+    ``with pytensor.config.change_flags(numba__fastmath=False): map_tasks(...)`` (the flag is
+    passed on to the workers).
     """
     items = list(items)
     seeds = task_seeds(seed, len(items)) if seed is not None else None
@@ -228,12 +326,23 @@ def map_tasks(
 
     if serial or not items:
         return [func(item, **call_args(i)) for i, item in enumerate(items)]
+    import cloudpickle
+
     _ship_by_value(func)
+    pickled_func = cloudpickle.dumps(func)
     name = getattr(func, "__name__", "task")
+    settings = numerics_settings()
     t0 = time.perf_counter()
     with using_client(scheduler) as client:
         futures = [
-            client.submit(func, item, key=f"retrosim-{name}-{i}-{os.getpid()}-{t0}", **call_args(i))
+            client.submit(
+                _run_with,
+                settings,
+                pickled_func,
+                item,
+                key=f"retrosim-{name}-{i}-{os.getpid()}-{t0}",
+                **call_args(i),
+            )
             for i, item in enumerate(items)
         ]
         try:

@@ -1,7 +1,8 @@
 """The ``retrosim`` command line.
 
-Exit codes: 0 success, 2 bad usage or bad input (:class:`~retrosim.errors.InputError`),
-1 internal failure (any other error, including a failed convergence gate). Errors are
+Exit codes (:data:`retrosim.errors.EXIT_CODES`): 0 success, 1 internal failure (any
+unexpected error), 2 bad usage or bad input (:class:`~retrosim.errors.InputError`), 3 a fit
+refused by the convergence gate (:class:`~retrosim.errors.ConvergenceError`). Errors are
 printed as one readable message; ``--debug`` shows the traceback.
 
 Each subcommand lives in ``retrosim/commands/<name>.py`` and exposes
@@ -17,12 +18,22 @@ import logging
 import sys
 
 from ._version import __version__
-from .errors import InputError, RetrosimError
+from .errors import (
+    EXIT_CODES,
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    ConvergenceError,
+    InputError,
+    RetrosimError,
+)
 
 #: Subcommands, in the order ``--help`` lists them.
 COMMANDS = ("simulate", "evidence", "claims", "fit")
 
 log = logging.getLogger("retrosim")
+
+#: How the one-line error message names each kind of RetrosimError (default "error").
+_KINDS = ((InputError, "input error"), (ConvergenceError, "fit refused"))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.print_usage(sys.stderr)
-        self.exit(2, f"retrosim: error: {message}\n")
+        self.exit(EXIT_INPUT, f"retrosim: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Models and evidence for backward (retro) versus forward running and walking: "
             "energy cost, knee loading, and verdicts on popular claims."
         ),
+        epilog="exit codes: " + ", ".join(f"{code} {what}" for code, what in EXIT_CODES.items()),
     )
     parser.add_argument("--version", action="version", version=f"retrosim {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
@@ -58,7 +70,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_INPUT
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -67,8 +79,8 @@ def main(argv=None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        code = exc.exit_code if isinstance(exc, RetrosimError) else 1
-        kind = "input error" if isinstance(exc, InputError) else "error"
+        code = exc.exit_code if isinstance(exc, RetrosimError) else EXIT_INTERNAL
+        kind = next((k for cls, k in _KINDS if isinstance(exc, cls)), "error")
         text = str(exc) if isinstance(exc, RetrosimError) else f"{type(exc).__name__}: {exc}"
         print(f"retrosim: {kind}: {text}", file=sys.stderr)
         if not isinstance(exc, RetrosimError):

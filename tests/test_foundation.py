@@ -52,7 +52,7 @@ def test_console_script_runs():
     ("exc", "code", "word"),
     [
         (InputError("bad speed", argument="speed_m_s"), 2, "input error"),
-        (ConvergenceError("R-hat 1.2"), 1, "error"),
+        (ConvergenceError("R-hat 1.2"), 3, "fit refused"),
         (ZeroDivisionError("boom"), 1, "bug in retrosim"),
     ],
 )

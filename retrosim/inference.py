@@ -813,7 +813,7 @@ def _marginal_kernel():
     # Few arguments (numba's per-call unboxing costs about 1 us per argument) and nogil, so
     # nutpie's two chain threads evaluate it in parallel.
     @numba.njit(cache=True, nogil=True)
-    def kernel(x, rows, mats, half_n_log2pi, scal, want_grad):
+    def kernel(z, rows, mats, half_n_log2pi, scal, want_grad):
         y, v_fixed, paired = rows[0], rows[1], rows[2]
         vf, vb, sqrt_fb, valid = rows[3], rows[4], rows[5], rows[6]
         B, XSX = mats[0], mats[1]
@@ -822,6 +822,15 @@ def _marginal_kernel():
         F, n = y.shape
         grad = np.zeros(2 * F + 1)
         ll_f = np.zeros(F)
+        # z = (ln tau_total, logit share, logit r) -> x = (ln tau_study, ln tau_cond, logit r);
+        # tau_study = tau_total sqrt(share), tau_cond = tau_total sqrt(1 - share)
+        x = np.empty(2 * F + 1)
+        share = np.empty(F)
+        for f in range(F):
+            share[f] = 1.0 / (1.0 + np.exp(-z[F + f]))
+            x[f] = z[f] - 0.5 * np.log1p(np.exp(-z[F + f]))
+            x[F + f] = z[f] - 0.5 * np.log1p(np.exp(z[F + f]))
+        x[2 * F] = z[2 * F]
         # Outside ln SD in [-40, 12] (SD up to 1.6e5 ln-ratio units) or |logit r| > 40 the
         # density is negligible and the covariance numerically singular: reject the point.
         for k in range(2 * F + 1):
@@ -917,7 +926,13 @@ def _marginal_kernel():
                 grad[f] += ts * ts * gs
                 grad[F + f] += use_cond * tc * tc * gc
         grad[2 * F] += 0.5 * gr * r * (1.0 - r)
-        return lp, grad, ll_f
+        # chain rule back to z (the Jacobian of x(z) is the constant 1/2: nothing to add to lp)
+        gz = np.empty(2 * F + 1)
+        for f in range(F):
+            gz[f] = grad[f] + grad[F + f]
+            gz[F + f] = 0.5 * (1.0 - share[f]) * grad[f] - 0.5 * share[f] * grad[F + f]
+        gz[2 * F] = grad[2 * F]
+        return lp, gz, ll_f
 
     _KERNEL.append(kernel)
     return kernel
@@ -926,8 +941,12 @@ def _marginal_kernel():
 class MarginalDensity:
     """Log posterior density of the marginal model and its gradient, in numpy.
 
-    The unconstrained parameter vector is ``x = (ln tau_study (F), ln tau_cond (F),
-    logit r)``. For each family the marginal covariance of its observed rows is formed densely,
+    The unconstrained parameter vector is ``z = (ln tau_total (F), logit share (F), logit r)``
+    with ``tau_study = tau_total sqrt(share)`` and ``tau_cond = tau_total sqrt(1 - share)``:
+    where a family has one row per study only the total ``tau_study² + tau_cond²`` is
+    identified, a curved ridge in (ln tau_study, ln tau_cond) that caused rare divergences;
+    in ``z`` it is straight along ``share``. The map from ``z`` to (ln tau_study, ln tau_cond)
+    has the constant Jacobian 1/2, so the priors stay as stated on ``tau_study``, ``tau_cond``. For each family the marginal covariance of its observed rows is formed densely,
     ``V = diag(d) + tau_study² B + X diag(s²) X'`` (``B`` joins rows of one study cluster), and
 
     ``log p(y_f) = -1/2 y'V^-1 y - 1/2 log|V| - n_f/2 log 2 pi``,
@@ -978,11 +997,25 @@ class MarginalDensity:
     def ndim(self) -> int:
         return 2 * self.F + 1
 
-    def split(self, x):
+    def split(self, z):
         """Constrained values ``(tau_study, tau_cond, r)`` of an unconstrained vector."""
-        x = np.asarray(x, float)
+        z = np.asarray(z, float)
         F = self.F
-        return np.exp(x[..., :F]), np.exp(x[..., F : 2 * F]), 1.0 / (1.0 + np.exp(-x[..., -1]))
+        total, w = np.exp(z[..., :F]), z[..., F : 2 * F]
+        share = 1.0 / (1.0 + np.exp(-w))
+        return (
+            total * np.sqrt(share),
+            total * np.sqrt(1.0 - share),
+            1.0 / (1.0 + np.exp(-z[..., -1])),
+        )
+
+    @staticmethod
+    def unconstrained(tau_study, tau_cond, r) -> np.ndarray:
+        """The unconstrained vector of ``(tau_study, tau_cond, r)`` (inverse of :meth:`split`)."""
+        ts, tc = np.asarray(tau_study, float), np.asarray(tau_cond, float)
+        return np.concatenate(
+            [0.5 * np.log(ts**2 + tc**2), 2.0 * (np.log(ts) - np.log(tc)), [np.log(r / (1.0 - r))]]
+        )
 
     def _prior_args(self):
         pr = self.priors
@@ -1024,8 +1057,7 @@ class MarginalDensity:
 
     def loglik(self, ts, tc, r):
         """Log marginal likelihood per family [nats] at ``tau_study``, ``tau_cond`` (F,), ``r``."""
-        x = np.concatenate([np.log(ts), np.log(tc), [np.log(r / (1.0 - r))]])
-        return self._kernel(x, want_grad=False)[2]
+        return self._kernel(self.unconstrained(ts, tc, r), want_grad=False)[2]
 
     def logp_grad(self, x):
         """Log posterior density (priors normalised; Jacobians of the log and logit transforms
@@ -1057,9 +1089,7 @@ class MarginalDensity:
 
         def initial_point(seed):
             rng = np.random.default_rng(seed)
-            x0 = np.concatenate(
-                [np.full(F, np.log(0.1)), np.full(F, np.log(0.05)), [np.log(0.7 / 0.3)]]
-            )
+            x0 = np.concatenate([np.full(F, np.log(0.1)), np.zeros(F), [np.log(0.7 / 0.3)]])
             return x0 + rng.uniform(-0.5, 0.5, x0.size)
 
         return from_pyfunc(

@@ -613,7 +613,7 @@ SAMPLED_VARS = ("tau_study", "tau_cond", "r")
 
 def _compiled(design: MetaDesign, priors: Priors, robust: bool, marginal: bool):
     """nutpie-compiled model for this design shape and prior family (cached per process)."""
-    import nutpie
+    from .sampling import compile_model
 
     key = (
         design.shape_key,
@@ -627,7 +627,7 @@ def _compiled(design: MetaDesign, priors: Priors, robust: bool, marginal: bool):
         model = build_model(design, priors, robust=robust, marginal=marginal)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _COMPILED[key] = nutpie.compile_pymc_model(model)
+            _COMPILED[key] = compile_model(model)
     return _COMPILED[key]
 
 

@@ -206,8 +206,7 @@ def sample(
             import nutpie
 
             if compiled is None:
-                model = _built(model)
-                compiled = nutpie.compile_pymc_model(model)
+                compiled = compile_model(_built(model))
             kwargs = dict(nutpie_kwargs or {})
             if target_accept is not None:
                 kwargs["target_accept"] = target_accept
@@ -231,7 +230,7 @@ def sample(
         import pymc as pm
 
         model = _built(model)
-        with model, warnings.catch_warnings():
+        with model, warnings.catch_warnings(), strict_numerics():
             warnings.simplefilter("ignore", UserWarning)
             idata = pm.sample(
                 draws=draws,
@@ -248,6 +247,28 @@ def sample(
     diag = diagnose(idata, var_names, rhat_max=rhat_max, ess_min=ess_min, sampler=used)
     apply_gate(idata, diag, gate)
     return idata, diag
+
+
+def strict_numerics():
+    """Context in which PyTensor compiles without LLVM fast-math.
+
+    PyTensor's numba backend compiles with fast-math by default (``numba__fastmath``), which
+    lets LLVM reorder floating-point sums differently in a freshly compiled model and one
+    loaded from its on-disk cache: the same seed then gave posteriors differing in the last
+    bits (and, after many NUTS steps, far more) between processes. Every compilation in
+    retrosim goes through this context so that a seed means the same draws on any run.
+    """
+    import pytensor
+
+    return pytensor.config.change_flags(numba__fastmath=False)
+
+
+def compile_model(model):
+    """``nutpie.compile_pymc_model(model)`` under :func:`strict_numerics`."""
+    import nutpie
+
+    with strict_numerics():
+        return nutpie.compile_pymc_model(model)
 
 
 def _built(model):

@@ -65,7 +65,7 @@ def _data_updates(design):
 
 def _compiled_for(design):
     """(PyMC model, cached nutpie model fed this design's data, parameterisation)."""
-    import nutpie
+    from retrosim.sampling import compile_model
 
     form = _choose_parameterization("auto", design)
     centered = tuple(v == "centered" for v in form.values())
@@ -73,7 +73,7 @@ def _compiled_for(design):
     key = (design.y.size, len(design.participants), design.mass_participant is not None,
            tuple(design.columns()), centered)  # fmt: skip
     if key not in _COMPILED:
-        _COMPILED[key] = nutpie.compile_pymc_model(model)
+        _COMPILED[key] = compile_model(model)
     return model, _COMPILED[key].with_data(**_data_updates(design)), form
 
 

@@ -122,7 +122,7 @@ def run(args) -> int:
     from .. import evidence
     from .. import inference as inf
     from .._console import console
-    from ..errors import InputError
+    from ..errors import EXIT_CONVERGENCE, InputError
     from ..paths import results_dir
 
     for noisy in ("pytensor", "pymc", "numba", "arviz", "matplotlib", "h5py", "nutpie"):
@@ -192,5 +192,5 @@ def run(args) -> int:
             f"[bold red]error:[/] {msg}; verdicts are unreliable. Rerun with more --draws/--tune, "
             "or pass --allow-unconverged to accept."
         )
-        return 1
+        return EXIT_CONVERGENCE
     return 0

@@ -112,6 +112,6 @@ def run(args) -> int:
     print("\nclaims on these data (one lab = one study; see claims.csv):\n" + shown)
     print(f"\nwrote {len(written)} files to {out}: " + ", ".join(p.name for p in written))
     if not fit.diagnostics_.passed:
+        # reached only with --allow-unconverged (otherwise the fit raised, exit code 3)
         print("WARNING: the convergence gate failed; results are unreliable")
-        return 1
     return 0

@@ -40,6 +40,8 @@ FAMILIES = {
 #: Fewest effect sizes for Egger's test and PET / PEESE (two coefficients and one residual df).
 MIN_K_REGRESSION = 3
 METHODS = ("wald", "hksj", "hksj_modified")
+#: Pseudo-confidence contours of the funnel plots.
+FUNNEL_LEVELS = (0.95, 0.99)
 
 
 def _pct(y):
@@ -167,6 +169,7 @@ def funnel_figure(effects, table, fq, plt):
             ax=ax,
             estimate=float(r["reml"]),
             labels=list(sub["study_key"]),
+            levels=FUNNEL_LEVELS,
         )
         ax.set_title(
             f"{FAMILIES.get(fam, fam)}\nk = {r['k']}, Egger p = {r['egger_p']:.2f} (underpowered)",
@@ -251,6 +254,7 @@ def main() -> None:
         "min_k_small_study": fq.MIN_K_SMALL_STUDY,
         "min_k_regression": MIN_K_REGRESSION,
         "max_k": int(table["k"].max()),
+        "funnel_levels_pct": [round(100 * lv) for lv in FUNNEL_LEVELS],
         "n_families": len(table),
         "n_tested": int((table["k"] >= MIN_K_REGRESSION).sum()),
         "all_underpowered": bool(table["underpowered"].all()),

@@ -312,7 +312,10 @@ class MetaDesign:
         cl = df["group_key"].astype(str) + "|" + fam
         clusters = tuple(dict.fromkeys(cl))
         c_idx = np.array([clusters.index(c) for c in cl])
-        cluster_family = np.array([families.index(c.split("|", 1)[1]) for c in clusters])
+        # each cluster's family from its first row (a group key may itself contain "|")
+        cluster_family = np.array(
+            [f_idx[np.flatnonzero(c_idx == k)[0]] for k in range(len(clusters))]
+        )
         speed = df["speed_m_s"].to_numpy(dtype=float)
         if "speed_mid_m_s" in df.columns:  # e.g. a reported range 2.8-3.4 m/s -> its midpoint
             speed = np.where(np.isfinite(speed), speed, df["speed_mid_m_s"].to_numpy(dtype=float))

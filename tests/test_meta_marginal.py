@@ -675,3 +675,12 @@ def test_evidence_fit_passes_the_gate(evidence_rows, tau_prior):
     d = res.diagnostics
     assert d.n_draws == 4000 and d.n_divergences == 0
     assert d.max_rhat <= 1.01 and min(d.min_ess_bulk, d.min_ess_tail) >= 400
+
+
+def test_group_key_may_contain_the_cluster_separator():
+    """A study key such as ``williford1998|energy`` keeps its family (regression)."""
+    df, _ = inf.simulate_effect_sizes(0, n_studies=3, families=("energy", "pfj_force"))
+    df["group_key"] = "lab|" + df["group_key"]
+    design = inf.MetaDesign.from_frame(df)
+    fams = [c.rsplit("|", 1)[1] for c in design.clusters]
+    assert [design.families[j] for j in design.cluster_family] == fams

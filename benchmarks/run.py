@@ -82,7 +82,19 @@ def main(argv=None) -> int:
         "results": results,
         "failed": failed,
     }
-    Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+    out_path = Path(args.out)
+    if args.only and out_path.exists():
+        # a partial run replaces only its own benchmarks; each keeps the time it was measured
+        old = json.loads(out_path.read_text())
+        merged = {
+            k: {**v, "measured_at": v.get("measured_at", old.get("measured_at"))}
+            for k, v in old.get("results", {}).items()
+        }
+        for k, v in results.items():
+            merged[k] = {**v, "measured_at": doc["measured_at"]}
+        doc["results"] = merged
+        doc["failed"] = sorted(set(old.get("failed", [])) - set(results) | set(failed))
+    out_path.write_text(json.dumps(doc, indent=2) + "\n")
     width = max((len(k) for m in results.values() for k in m), default=10)
     print(f"\n{'benchmark':<10} {'metric':<{width}} value")
     for name, metrics in results.items():

@@ -690,6 +690,9 @@ def _sample(
             progress=progress,
             target_accept=target_accept,
             nutpie_kwargs={"adaptation": adaptation} if adaptation != "diag" else None,
+            # the numba density is called from Python: 2 chain threads only contend for the
+            # GIL (measured: 2.96 s on 1 core vs 6.4 s on 2 for the claims fit)
+            cores=1 if compiled is not None and _is_pyfunc(compiled) else None,
         )
     post = idata["posterior"].to_dataset()
     if marginal:
@@ -726,6 +729,13 @@ def _sample(
     diag = diagnose(idata, gated, sampler=raw.sampler)
     apply_gate(idata, diag, gate)
     return idata, diag
+
+
+def _is_pyfunc(compiled) -> bool:
+    """Whether ``compiled`` is a nutpie model whose log density is called from Python."""
+    from nutpie.compiled_pyfunc import PyFuncModel
+
+    return isinstance(compiled, PyFuncModel)
 
 
 def _stack(arr) -> np.ndarray:
@@ -1321,7 +1331,7 @@ def fit(
     sampler: str = "nutpie",
     gate: str = "warn",
     progress: bool = False,
-    target_accept: float = 0.9,
+    target_accept: float = 0.95,
     marginal: bool = True,
 ) -> MetaResult:
     """Fit the Bayesian meta-regression to an effect-size table (or a :class:`MetaDesign`).
@@ -1342,9 +1352,10 @@ def fit(
     gate : {'raise', 'warn', 'off'}
         Convergence gate behaviour; the diagnostics are always kept on the result.
     target_accept : float
-        NUTS target acceptance (0.9). The marginal model has no funnel, so no extreme value
-        is needed; the sampled-effects reference model (``marginal=False``) needed 0.99 and
-        still diverged on some machines.
+        NUTS target acceptance (0.95). Measured on the claims evidence with the half-Cauchy
+        heterogeneity prior (the heaviest tail of the sensitivity variants): 2 of 20 seeds
+        gave one divergent transition at 0.9, none of 20 at 0.95. The sampled-effects
+        reference model (``marginal=False``) needed 0.99 and still diverged on some machines.
     marginal : bool
         Integrate coefficients and random effects out (default); ``False`` fits the earlier
         sampled-study-effects model, kept as a reference for validation.

@@ -150,6 +150,7 @@ def sample(
     ess_min=ESS_MIN,
     compiled=None,
     nutpie_kwargs=None,
+    cores=None,
 ):
     """Sample ``model`` and apply the convergence gate.
 
@@ -177,6 +178,9 @@ def sample(
         by the PyMC fallback.
     nutpie_kwargs : dict, optional
         Extra keyword arguments for ``nutpie.sample`` (e.g. ``adaptation``).
+    cores : int, optional
+        Chains run in parallel (default ``min(chains, 2)``). A model whose log density is a
+        Python function (``nutpie.compiled_pyfunc``) is fastest on 1: its chains share the GIL.
 
     Returns
     -------
@@ -215,7 +219,7 @@ def sample(
                 draws=draws,
                 tune=tune,
                 chains=chains,
-                cores=min(chains, 2),
+                cores=cores or min(chains, 2),
                 seed=seed,
                 progress_bar=progress,
                 save_warmup=False,

@@ -28,7 +28,7 @@ def register(subparsers):
     p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
     p.add_argument("--seed", type=int, default=20240601, help="random seed (default 20240601)")
     p.add_argument(
-        "--target-accept", type=float, default=0.9, help="NUTS target acceptance (default 0.9)"
+        "--target-accept", type=float, default=0.95, help="NUTS target acceptance (default 0.95)"
     )
     p.add_argument(
         "--tau-prior",

@@ -35,7 +35,7 @@ $(STAMP): $(LOCK) pyproject.toml tools/find_python.sh
 	fi
 	@$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	@echo "installing pinned dependencies from $(LOCK)"
-	@$(UV) pip sync --quiet --python $(PY) --require-hashes $(LOCK)
+	@$(UV) pip sync --quiet --python $(PY) --require-hashes --compile-bytecode $(LOCK)
 	@$(UV) pip install --quiet --python $(PY) --no-deps --config-settings editable_mode=compat -e .
 	@touch $(STAMP)
 

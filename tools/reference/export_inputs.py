@@ -48,8 +48,10 @@ def effects_snapshot() -> pd.DataFrame:
     from retrosim import claims, evidence
 
     eff = claims.analysis_rows(evidence.effect_sizes())
-    family = eff["outcome_family"].astype(str).where(
-        eff["outcome_family"] != "gait", "gait:" + eff["outcome"].astype(str)
+    family = (
+        eff["outcome_family"]
+        .astype(str)
+        .where(eff["outcome_family"] != "gait", "gait:" + eff["outcome"].astype(str))
     )
     out = pd.DataFrame(
         {

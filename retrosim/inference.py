@@ -977,31 +977,33 @@ class MarginalDensity:
         valid = d["mask"] > 0
         rows = [np.flatnonzero((design.family_idx == j) & valid) for j in range(F)]
         nmax = max(1, max(len(r) for r in rows))
-        self.valid = np.zeros((F, nmax))
+        ok = np.zeros((F, nmax))
         idx = np.zeros((F, nmax), dtype=int)
         for j, r in enumerate(rows):
-            self.valid[j, : len(r)] = 1.0
+            ok[j, : len(r)] = 1.0
             idx[j, : len(r)] = r
-        ok = self.valid
-        self.y = d["y"][idx] * ok
-        self.v_fixed = np.where(ok > 0, d["v_fixed"][idx], 1.0)
-        self.paired = d["paired"][idx] * ok
-        self.vf, self.vb = d["v_forward"][idx] * ok, d["v_backward"][idx] * ok
-        self.sqrt_fb = np.sqrt(self.vf * self.vb)
+        vf, vb = d["v_forward"][idx] * ok, d["v_backward"][idx] * ok
         clu = design.cluster_idx[idx]
-        self.B = (clu[:, :, None] == clu[:, None, :]) * ok[:, :, None] * ok[:, None, :]
         X = d["X_row"][idx] * ok[..., None]
-        self.XSX = np.einsum("fik,k,fjk->fij", X, priors.coef_sd**2, X)
         self.use_cond = float(d["use_cond"])
-        self.n_obs = ok.sum(axis=1)
-        self._half_n_log2pi = 0.5 * self.n_obs * np.log(2 * np.pi)
-        self.eye = np.eye(nmax)
+        # the kernel's arguments, packed (see _marginal_kernel): per-row arrays, matrices, scalars
         self._rows = np.ascontiguousarray(
             np.stack(
-                [self.y, self.v_fixed, self.paired, self.vf, self.vb, self.sqrt_fb, self.valid]
+                [
+                    d["y"][idx] * ok,
+                    np.where(ok > 0, d["v_fixed"][idx], 1.0),
+                    d["paired"][idx] * ok,
+                    vf,
+                    vb,
+                    np.sqrt(vf * vb),
+                    ok,
+                ]
             )
         )
-        self._mats = np.ascontiguousarray(np.stack([self.B, self.XSX]).astype(float))
+        same_cluster = (clu[:, :, None] == clu[:, None, :]) * ok[:, :, None] * ok[:, None, :]
+        xsx = np.einsum("fik,k,fjk->fij", X, priors.coef_sd**2, X)
+        self._mats = np.ascontiguousarray(np.stack([same_cluster, xsx]).astype(float))
+        self._half_n_log2pi = 0.5 * ok.sum(axis=1) * np.log(2 * np.pi)
         self._scal = np.array(
             [self.use_cond, *self._prior_args(), self._prior_constants()], dtype=float
         )

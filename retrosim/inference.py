@@ -768,14 +768,15 @@ def marginal_terms(design: MetaDesign, tau_study, tau_cond, r, lam=None) -> dict
         t2 = t2 * np.asarray(lam, float)
     S = w @ G
     Sy = (w * y) @ G
-    SX = np.einsum("...n,nk,nc->...ck", w, X, G)
+    SX = np.einsum("...n,nk,nc->...ck", w, X, G, optimize=True)
     g = t2 / (1.0 + t2 * S)
     yy = (w * y * y) @ H - (g * Sy * Sy) @ K
-    Xy = np.einsum("...n,nk,nf->...fk", w * y, X, H) - np.einsum(
-        "...c,...ck,cf->...fk", g * Sy, SX, K
+    # optimize=True: contract pairwise (about 3x faster for 4000 draws than one nested loop)
+    Xy = np.einsum("...n,nk,nf->...fk", w * y, X, H, optimize=True) - np.einsum(
+        "...c,...ck,cf->...fk", g * Sy, SX, K, optimize=True
     )
-    XX = np.einsum("...n,nk,nl,nf->...fkl", w, X, X, H) - np.einsum(
-        "...c,...ck,...cl,cf->...fkl", g, SX, SX, K
+    XX = np.einsum("...n,nk,nl,nf->...fkl", w, X, X, H, optimize=True) - np.einsum(
+        "...c,...ck,...cl,cf->...fkl", g, SX, SX, K, optimize=True
     )
     logdet = (m * np.log(dvar)) @ H + np.log1p(t2 * S) @ K
     return {

@@ -260,10 +260,60 @@ class MetaDesign:
     has_match: np.ndarray  # (F, 2)
     mask: np.ndarray = field(default=None)
     use_cond: float = 1.0
+    #: direction-only rows (their ``y`` is latent, censored to ``t_lo < y / se < t_hi``)
+    latent: np.ndarray = field(default=None)
+    t_lo: np.ndarray = field(default=None)
+    t_hi: np.ndarray = field(default=None)
+    inv_n: np.ndarray = field(default=None)  # 1 / n of direction rows [1/person]
+    speed_var: np.ndarray = field(default=None)  # variance of an unreported speed [m²/s²]
+    sigma2_P: np.ndarray = field(default=None)  # sigma_f²(r) = P_f - r Q_f (per family)
+    sigma2_Q: np.ndarray = field(default=None)
 
     def __post_init__(self):
+        n, F = self.y.size, len(self.families)
         if self.mask is None:
             self.mask = np.ones_like(self.y)
+        defaults = {
+            "latent": np.zeros(n, bool),
+            "t_lo": np.full(n, -np.inf),
+            "t_hi": np.full(n, np.inf),
+            "inv_n": np.zeros(n),
+            "speed_var": np.zeros(n),
+            "sigma2_P": np.zeros(F),
+            "sigma2_Q": np.zeros(F),
+        }
+        for name, val in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, val)
+
+    @property
+    def n_latent(self) -> int:
+        """Number of direction-only rows."""
+        return int(np.sum(self.latent))
+
+    def sigma2(self, r):
+        """Between-person variance of the ln ratio per family at correlation ``r`` (..., F)."""
+        r = np.asarray(r, float)[..., None]
+        return np.maximum(self.sigma2_P - r * self.sigma2_Q, 1e-12)
+
+    def speed_extra_variance(self, priors: Priors) -> np.ndarray:
+        """Variance an unreported or ranged speed adds to a row's effect (n,) [ln ratio²]:
+        ``speed_sd² var(speed)``, the prior variance of ``b_speed`` times the speed's (a
+        conservative first-order term: the posterior of ``b_speed`` is narrower than its prior)."""
+        return self.has_speed[self.family_idx] * priors.speed_sd**2 * self.speed_var
+
+    def row_variance(self, r) -> np.ndarray:
+        """Sampling variance of every row's ``y`` at ``r`` (..., n): paired rows at ``r``,
+        fixed rows ``vi``, direction rows ``sigma_f²(r) / n``."""
+        r_ = np.asarray(r, float)[..., None]
+        v_pair = (
+            self.v_forward + self.v_backward - 2.0 * r_ * np.sqrt(self.v_forward * self.v_backward)
+        )
+        v = self.paired * v_pair + (1.0 - self.paired) * np.where(self.latent, 0.0, self.v_fixed)
+        if self.latent.any():
+            s2 = self.sigma2(r)[..., self.family_idx] * self.inv_n
+            v = np.where(self.latent, s2, v)
+        return np.maximum(v, 1e-12)
 
     @property
     def n_rows(self) -> int:
@@ -274,7 +324,9 @@ class MetaDesign:
         return (self.n_rows, len(self.clusters), len(self.families))
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame, *, nested: bool = True) -> MetaDesign:
+    def from_frame(
+        cls, df: pd.DataFrame, *, nested: bool = True, directions: pd.DataFrame | None = None
+    ) -> MetaDesign:
         """Build the design from a :func:`retrosim.evidence.effect_sizes` table.
 
         Parameters
@@ -284,6 +336,19 @@ class MetaDesign:
             paired (``design == 'within'``) rows when present and finite.
         nested : bool
             Include the condition-within-cluster random effect (``tau_cond``).
+        directions : pandas.DataFrame, optional
+            Direction-only rows from :func:`retrosim.direction_results.direction_rows`
+            (``t_lo``, ``t_hi``, ``n``): appended as interval-censored rows whose ``y`` is
+            latent, with standard error ``sigma_f(r) / sqrt(n)`` pooled from the family's
+            numeric rows (see :mod:`retrosim.direction_results`).
+
+        Speeds: a reported speed is used as is; a reported range (``speed_low_m_s``,
+        ``speed_high_m_s``) gives its midpoint and the variance of a uniform distribution over
+        it; an unreported speed gets the midpoint and uniform variance of the span of the
+        speeds reported in ``df`` (with ``directions``) for the same mode (both modes for an
+        unspecified one). That variance enters each row's effect as ``speed_sd² var(speed)``
+        (:meth:`speed_extra_variance`) in families with a speed moderator, instead of placing
+        the row at the family's mean speed with no extra uncertainty.
         """
         missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
         if missing:
@@ -291,6 +356,7 @@ class MetaDesign:
         df = df.reset_index(drop=True).copy()
         if df.empty:
             raise InputError("effect-size table has no rows", argument="df")
+        df["row_kind"] = "numeric"
         for col in ("yi", "vi"):
             vals = df[col].to_numpy(dtype=float)
             bad = ~np.isfinite(vals) | ((vals <= 0) if col == "vi" else False)
@@ -301,6 +367,16 @@ class MetaDesign:
                     row=df.loc[i, "row_id"],
                     column=col,
                 )
+        if directions is not None and len(directions):
+            need = [c for c in ("t_lo", "t_hi", "n", *REQUIRED_COLUMNS[:9]) if c not in directions]
+            if need:
+                raise InputError(f"direction rows lack columns {need}", argument="directions")
+            dr = directions.reset_index(drop=True).copy()
+            dr["row_kind"] = "direction"
+            dr["yi"] = np.nan
+            dr["vi"] = np.nan
+            df = pd.concat([df, dr], ignore_index=True, sort=False)
+        latent = (df["row_kind"] == "direction").to_numpy()
         check_choice("mode", df["mode"].to_numpy(), MODES)
         check_choice("speed_matching", df["speed_matching"].to_numpy(), MATCHINGS)
         fam = df["outcome_family"].astype(str)
@@ -316,10 +392,10 @@ class MetaDesign:
         cluster_family = np.array(
             [f_idx[np.flatnonzero(c_idx == k)[0]] for k in range(len(clusters))]
         )
-        speed = df["speed_m_s"].to_numpy(dtype=float)
-        if "speed_mid_m_s" in df.columns:  # e.g. a reported range 2.8-3.4 m/s -> its midpoint
-            speed = np.where(np.isfinite(speed), speed, df["speed_mid_m_s"].to_numpy(dtype=float))
+        speed, speed_var = _row_speeds(df)
+        reported = np.isfinite(df["speed_m_s"].to_numpy(dtype=float)) | (speed_var > 0)
         df["speed_used_m_s"] = speed
+        df["speed_var_m2_s2"] = speed_var
         F = len(families)
         centre = np.zeros(F)
         has_speed = np.zeros(F)
@@ -332,7 +408,7 @@ class MetaDesign:
         ).astype(float)
         for j in range(F):
             rows = f_idx == j
-            sp = speed[rows][np.isfinite(speed[rows])]
+            sp = speed[rows & reported]
             centre[j] = sp.mean() if sp.size else 0.0
             has_speed[j] = float(np.unique(np.round(sp, 6)).size >= 2)
             modes = set(mode[rows])
@@ -340,6 +416,7 @@ class MetaDesign:
             for k in range(2):
                 has_match[j, k] = float(0 < match[rows, k].sum() < rows.sum())
         speed_c = np.where(np.isfinite(speed), speed - centre[f_idx], 0.0)
+        speed_var = np.where(np.isfinite(speed), speed_var, 0.0)
         mode_code = np.array([MODE_CODE[m] for m in mode])
         vi = df["vi"].to_numpy(dtype=float)
         if {"v_forward", "v_backward"} <= set(df.columns):
@@ -353,13 +430,17 @@ class MetaDesign:
             & np.isfinite(vb)
             & (np.nan_to_num(vf) > 0)
             & (np.nan_to_num(vb) > 0)
+            & ~latent
         )
+        P, Q, donor_note = _sigma2_terms(df, families, latent)
+        df["sigma_donors"] = [donor_note[f] if k else "" for f, k in zip(fam, latent, strict=True)]
+        n_arr = df["n"].to_numpy(dtype=float)
         return cls(
             frame=df,
             families=families,
             clusters=clusters,
-            y=df["yi"].to_numpy(dtype=float),
-            v_fixed=vi,
+            y=np.where(latent, 0.0, df["yi"].to_numpy(dtype=float)),
+            v_fixed=np.where(latent, 1.0, vi),
             v_forward=np.where(paired, vf, 0.0),
             v_backward=np.where(paired, vb, 0.0),
             paired=paired.astype(float),
@@ -374,6 +455,13 @@ class MetaDesign:
             has_mode=has_mode,
             has_match=has_match,
             use_cond=1.0 if nested else 0.0,
+            latent=latent,
+            t_lo=np.where(latent, df.get("t_lo", np.nan), -np.inf).astype(float),
+            t_hi=np.where(latent, df.get("t_hi", np.nan), np.inf).astype(float),
+            inv_n=np.where(latent, 1.0 / np.where(latent, n_arr, 1.0), 0.0),
+            speed_var=speed_var,
+            sigma2_P=P,
+            sigma2_Q=Q,
         )
 
     def data(self) -> dict:
@@ -416,6 +504,72 @@ class MetaDesign:
             "H": np.eye(F)[self.family_idx],
             "K": np.eye(F)[self.cluster_family],
         }
+
+
+def _row_speeds(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Speed [m/s] and its variance [m²/s²] of every row (see :meth:`MetaDesign.from_frame`)."""
+    n = len(df)
+    speed = df["speed_m_s"].to_numpy(dtype=float).copy()
+    var = np.zeros(n)
+    lo = df["speed_low_m_s"].to_numpy(dtype=float) if "speed_low_m_s" in df else np.full(n, np.nan)
+    hi = (
+        df["speed_high_m_s"].to_numpy(dtype=float) if "speed_high_m_s" in df else np.full(n, np.nan)
+    )
+    ranged = ~np.isfinite(speed) & np.isfinite(lo) & np.isfinite(hi)
+    speed[ranged] = 0.5 * (lo[ranged] + hi[ranged])
+    var[ranged] = (hi[ranged] - lo[ranged]) ** 2 / 12.0
+    if "speed_mid_m_s" in df.columns:  # tables without the range columns
+        mid = df["speed_mid_m_s"].to_numpy(dtype=float)
+        speed = np.where(np.isfinite(speed), speed, mid)
+    mode = df["mode"].to_numpy()
+    known = np.isfinite(speed).copy()
+    for i in np.flatnonzero(~known):
+        modes = ("run", "walk") if mode[i] == "unspecified" else (mode[i],)
+        sel = known & np.isin(mode, modes)
+        if not sel.any():
+            sel = known
+        if not sel.any():
+            continue
+        a, b = float(np.min(speed[sel])), float(np.max(speed[sel]))
+        speed[i] = 0.5 * (a + b)
+        var[i] = (b - a) ** 2 / 12.0
+    return speed, var
+
+
+def _sigma2_terms(df: pd.DataFrame, families: tuple, latent: np.ndarray):
+    """``P_f, Q_f`` of ``sigma_f²(r)`` for the families with direction rows, with a note of the
+    donor rows (same analysis family, else the same evidence outcome family, else all)."""
+    from .direction_results import donor_variance_terms
+
+    F = len(families)
+    P, Q = np.zeros(F), np.zeros(F)
+    notes = {}
+    if not latent.any():
+        return P, Q, notes
+    num = df[~latent]
+    by_family = donor_variance_terms(num, "family")
+    by_outcome = donor_variance_terms(num, "outcome_family")
+    pooled = donor_variance_terms(num.assign(_all="all"), "_all")
+    for j, f in enumerate(families):
+        rows = df[(df["family"] == f) & latent]
+        if rows.empty:
+            continue
+        ofam = str(rows["outcome_family"].iloc[0])
+        if f in by_family.index:
+            src, how = by_family.loc[f], "same family"
+        elif ofam in by_outcome.index:
+            src, how = by_outcome.loc[ofam], f"outcome family {ofam}"
+        elif len(pooled):
+            src, how = pooled.iloc[0], "all numeric rows"
+        else:
+            raise InputError(
+                f"direction rows of family {f!r} need numeric rows with a reported dispersion "
+                "to scale their standard error; none in the table",
+                argument="directions",
+            )
+        P[j], Q[j] = float(src["P"]), float(src["Q"])
+        notes[f] = f"{how}: {', '.join(map(str, src['donors']))}"
+    return P, Q, notes
 
 
 # ----------------------------------------------------------------------------------------------
@@ -665,6 +819,13 @@ def _sample(
     check_choice("sampler", sampler, ("nutpie", "pymc"))
     check_choice("gate", gate, ("raise", "warn", "off"))
     priors = priors or Priors()
+    if design.n_latent and (sampler != "nutpie" or not marginal or robust):
+        raise InputError(
+            "direction-only rows are sampled with the marginal model and nutpie only "
+            f"(got sampler={sampler!r}, marginal={marginal}, robust={robust}); leave them out "
+            "with directions=None for the other variants",
+            argument="design",
+        )
     compiled = None
     if sampler == "nutpie" and marginal and not robust:
         compiled = MarginalDensity(design, priors).nutpie_model(design)
@@ -675,6 +836,8 @@ def _sample(
         # nutpie drops data the graph does not use (e.g. cluster_idx in the marginal model)
         compiled = compiled.with_data(**{k: v for k, v in updates.items() if k in known})
     sampled = list(SAMPLED_VARS) + (["nu"] if robust else [])
+    if design.n_latent:
+        sampled.append("direction_yi")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata, raw = sample(
@@ -697,6 +860,15 @@ def _sample(
     post = idata["posterior"].to_dataset()
     if marginal:
         flat = {k: _stack(post[k].values) for k in post.data_vars}
+        if design.n_latent:
+            lat = np.flatnonzero(design.latent & (design.mask > 0))
+            y = np.broadcast_to(design.y, (flat["r"].shape[0], design.n_rows)).copy()
+            y[:, lat] = flat.pop("direction_yi")
+            flat["y"] = y
+            post["direction_yi"].attrs.update(
+                units="1",
+                long_name="latent ln(backward/forward) of a direction-only result",
+            )
         rng = np.random.default_rng([int(seed), 7])
         extra = conditional_draws(design, priors, flat, rng)
         n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
@@ -744,23 +916,25 @@ def _stack(arr) -> np.ndarray:
     return arr.reshape((-1, *arr.shape[2:]))
 
 
-def marginal_terms(design: MetaDesign, tau_study, tau_cond, r, lam=None) -> dict:
+def marginal_terms(
+    design: MetaDesign, tau_study, tau_cond, r, lam=None, *, y=None, priors=None
+) -> dict:
     """Sufficient statistics of the marginal likelihood for parameter values (numpy).
 
     Vectorised over any leading axes of the parameters (e.g. posterior draws): ``tau_study``
-    and ``tau_cond`` (..., F), ``r`` (...), ``lam`` (..., C) or None. Returns the arrays of
+    and ``tau_cond`` (..., F), ``r`` (...), ``lam`` (..., C) or None; ``y`` (..., n) replaces the
+    design's ``y`` (the draws of the direction rows' latent values). Returns the arrays of
     :func:`_build_marginal_model`'s docstring: ``w``, ``dvar``, ``S``, ``g`` (per cluster),
     ``yy`` (..., F), ``Xy`` (..., F, 5), ``XX`` (..., F, 5, 5), ``logdet_sigma`` (..., F).
+    ``v`` includes the variance of unreported speeds (:meth:`MetaDesign.speed_extra_variance`).
     """
     d = design.data()
-    X, y, m = d["X_row"], d["y"], d["mask"]
+    X, m = d["X_row"], d["mask"]
+    y = d["y"] if y is None else np.asarray(y, float)
     G, H, K = d["G"], d["H"], d["K"]
     tau_study = np.asarray(tau_study, float)
     tau_cond = np.asarray(tau_cond, float)
-    r = np.asarray(r, float)[..., None]
-    v_pair = d["v_forward"] + d["v_backward"] - 2.0 * r * np.sqrt(d["v_forward"] * d["v_backward"])
-    v = d["paired"] * v_pair + (1.0 - d["paired"]) * d["v_fixed"]
-    v = np.maximum(v, 1e-12)
+    v = design.row_variance(r) + design.speed_extra_variance(priors or Priors())
     dvar = v + d["use_cond"] * tau_cond[..., design.family_idx] ** 2
     w = m / dvar
     t2 = tau_study[..., design.cluster_family] ** 2
@@ -794,10 +968,14 @@ def marginal_terms(design: MetaDesign, tau_study, tau_cond, r, lam=None) -> dict
     }
 
 
-def marginal_loglik(design: MetaDesign, priors: Priors, tau_study, tau_cond, r, lam=None):
+def marginal_loglik(
+    design: MetaDesign, priors: Priors, tau_study, tau_cond, r, lam=None, *, y=None
+):
     """Log marginal likelihood per family [nats], coefficients and random effects integrated
-    out (numpy mirror of the PyMC model; vectorised over leading axes)."""
-    t = marginal_terms(design, tau_study, tau_cond, r, lam)
+    out (numpy mirror of the PyMC model; vectorised over leading axes). ``y`` as in
+    :func:`marginal_terms`: the direction rows' latent values (their density only; the
+    Jacobian of their standard-error scaling is :class:`MarginalDensity`'s)."""
+    t = marginal_terms(design, tau_study, tau_cond, r, lam, y=y, priors=priors)
     s2 = (priors or Priors()).coef_sd ** 2
     A = t["XX"] + np.diag(1.0 / s2)
     L = np.linalg.cholesky(A)
@@ -836,6 +1014,10 @@ def _marginal_kernel():
         F, n = y.shape
         grad = np.zeros(2 * F + 1)
         ll_f = np.zeros(F)
+        # V^-1 y and diag(a a' - V^-1) per packed row: the gradient with respect to a row's y
+        # and its variance (direction rows' latent values and their r-dependent variance)
+        a_out = np.zeros((F, n))
+        m_out = np.zeros((F, n))
         # z = (ln tau_total, logit share, logit r) -> x = (ln tau_study, ln tau_cond, logit r);
         # tau_study = tau_total sqrt(share), tau_cond = tau_total sqrt(1 - share)
         x = np.empty(2 * F + 1)
@@ -849,7 +1031,7 @@ def _marginal_kernel():
         # density is negligible and the covariance numerically singular: reject the point.
         for k in range(2 * F + 1):
             if not np.isfinite(x[k]) or x[k] < -40.0 or x[k] > (40.0 if k == 2 * F else 12.0):
-                return -np.inf, grad, ll_f
+                return -np.inf, grad, ll_f, a_out, m_out
         r = 1.0 / (1.0 + np.exp(-x[2 * F]))
         lp = const + r_a * np.log(r) + r_b * np.log1p(-r)
         grad[2 * F] = r_a * (1.0 - r) - r_b * r
@@ -894,7 +1076,7 @@ def _marginal_kernel():
                 for k in range(j):
                     d -= L[j, k] * L[j, k]
                 if not d > 0.0:
-                    return -np.inf, np.zeros(2 * F + 1), ll_f
+                    return -np.inf, np.zeros(2 * F + 1), ll_f, a_out, m_out
                 L[j, j] = np.sqrt(d)
                 for i in range(j + 1, m):
                     t = V[i, j]
@@ -935,6 +1117,8 @@ def _marginal_kernel():
                     for j in range(m):
                         gs += (a[i] * a[j] - Vinv[i, j]) * B[f, i, j]
                     mii = a[i] * a[i] - Vinv[i, i]
+                    a_out[f, i] = a[i]
+                    m_out[f, i] = mii
                     gc += mii
                     gr += mii * (-2.0 * sqrt_fb[f, i] * paired[f, i])
                 grad[f] += ts * ts * gs
@@ -946,27 +1130,103 @@ def _marginal_kernel():
             gz[f] = grad[f] + grad[F + f]
             gz[F + f] = 0.5 * (1.0 - share[f]) * grad[f] - 0.5 * share[f] * grad[F + f]
         gz[2 * F] = grad[2 * F]
-        return lp, gz, ll_f
+        return lp, gz, ll_f, a_out, m_out
+
+    # Direction rows' latent values (see MarginalDensity): transform u -> t -> y = t se(r),
+    # evaluate the kernel, add the Jacobians and carry its gradient back to u and logit r.
+    @numba.njit(cache=True, nogil=True)
+    def latent(x, nb, rows, mats, half_n_log2pi, scal, lat_i, lat_d, pq):
+        F = pq.shape[1]
+        m = lat_i.shape[1]
+        grad = np.zeros(x.size)
+        ys = np.zeros(m)
+        r = 1.0 / (1.0 + np.exp(-x[nb - 1]))
+        rows2 = rows.copy()
+        t = np.empty(m)
+        se = np.empty(m)
+        s2 = np.empty(m)
+        dt = np.zeros(m)
+        dlj = np.zeros(m)
+        ui = np.full(m, -1)
+        lp_extra = 0.0
+        c = 0
+        for j in range(m):
+            f, k, kind = lat_i[0, j], lat_i[1, j], lat_i[2, j]
+            lo, hi, inv_n = lat_d[0, j], lat_d[1, j], lat_d[2, j]
+            s2[j] = max(pq[0, f] - r * pq[1, f], 1e-12) * inv_n
+            se[j] = np.sqrt(s2[j])
+            if kind == 0:
+                t[j] = lo
+            else:
+                u = x[nb + c]
+                ui[j] = c
+                c += 1
+                if not np.isfinite(u) or abs(u) > 40.0:
+                    return -np.inf, grad, np.zeros(F), ys
+                if kind == 1:
+                    sg = 1.0 / (1.0 + np.exp(-u))
+                    t[j] = lo + (hi - lo) * sg
+                    dt[j] = (hi - lo) * sg * (1.0 - sg)
+                    lp_extra += np.log(hi - lo) + np.log(sg) + np.log1p(-sg)
+                    dlj[j] = 1.0 - 2.0 * sg
+                else:
+                    e = np.exp(u)
+                    sign = 1.0 if kind == 2 else -1.0
+                    t[j] = (lo if kind == 2 else hi) + sign * e
+                    dt[j] = sign * e
+                    lp_extra += u
+                    dlj[j] = 1.0
+            ys[j] = t[j] * se[j]
+            rows2[0, f, k] = ys[j]
+            rows2[1, f, k] = s2[j]
+            lp_extra += np.log(se[j])
+        lp, gz, ll, a, md = kernel(x[:nb], rows2, mats, half_n_log2pi, scal, True)
+        if not np.isfinite(lp):
+            return -np.inf, grad, ll, ys
+        for i in range(nb):
+            grad[i] = gz[i]
+        dr = 0.0
+        for j in range(m):
+            f, k = lat_i[0, j], lat_i[1, j]
+            al, ml = a[f, k], md[f, k]
+            if ui[j] >= 0:
+                grad[nb + ui[j]] = -al * se[j] * dt[j] + dlj[j]
+            ds2 = -pq[1, f] * lat_d[2, j]
+            dr += -al * t[j] * ds2 / (2.0 * se[j]) + 0.5 * ml * ds2 + ds2 / (2.0 * s2[j])
+        grad[nb - 1] += dr * r * (1.0 - r)
+        return lp + lp_extra, grad, ll, ys
 
     _KERNEL.append(kernel)
+    _KERNEL.append(latent)
     return kernel
 
 
 class MarginalDensity:
     """Log posterior density of the marginal model and its gradient, in numpy.
 
-    The unconstrained parameter vector is ``z = (ln tau_total (F), logit share (F), logit r)``
-    with ``tau_study = tau_total sqrt(share)`` and ``tau_cond = tau_total sqrt(1 - share)``:
-    where a family has one row per study only the total ``tau_study² + tau_cond²`` is
+    The unconstrained parameter vector is ``z = (ln tau_total (F), logit share (F), logit r,
+    u (K))`` with ``tau_study = tau_total sqrt(share)`` and ``tau_cond = tau_total sqrt(1 -
+    share)``: where a family has one row per study only the total ``tau_study² + tau_cond²`` is
     identified, a curved ridge in (ln tau_study, ln tau_cond) that caused rare divergences;
     in ``z`` it is straight along ``share``. The map from ``z`` to (ln tau_study, ln tau_cond)
-    has the constant Jacobian 1/2, so the priors stay as stated on ``tau_study``, ``tau_cond``. For each family the marginal covariance of its observed rows is formed densely,
-    ``V = diag(d) + tau_study² B + X diag(s²) X'`` (``B`` joins rows of one study cluster), and
+    has the constant Jacobian 1/2, so the priors stay as stated on ``tau_study``,
+    ``tau_cond``. For each family the marginal covariance of its observed rows is formed
+    densely, ``V = diag(d) + tau_study² B + X diag(s²) X'`` (``B`` joins rows of one study
+    cluster), and
 
     ``log p(y_f) = -1/2 y'V^-1 y - 1/2 log|V| - n_f/2 log 2 pi``,
     ``d log p / d theta = 1/2 tr[(a a' - V^-1) dV/d theta]``, ``a = V^-1 y``.
 
-    Each family's observed rows are packed first in arrays padded to the largest family. This is the same likelihood as the PyMC graph of :func:`build_model` and as
+    Direction-only rows (:mod:`retrosim.direction_results`) add their latent ``y_i = t_i se_i(r)``
+    with ``se_i² = sigma_f²(r) / n_i`` and ``t_i`` in ``(t_lo, t_hi)``: ``t = lo + (hi - lo)
+    logistic(u)`` on a bounded interval, ``lo + exp(u)`` or ``hi - exp(u)`` on a half-line, and
+    fixed for a point (an exact p). The density in ``u`` is ``N(y; 0, V) se |dt/du|`` (the
+    statistic, not ``y``, is what the report constrains), so integrating it over ``u`` gives
+    the probability of the reported result; ``d log p / d y = -a`` and the diagonal of
+    ``a a' - V^-1`` carry the gradient through ``y`` and ``se`` to ``u`` and ``r``.
+
+    Each family's observed rows are packed first in arrays padded to the largest family. This
+    is the same likelihood as the PyMC graph of :func:`build_model` and as
     :func:`marginal_loglik` (tests compare the three), written as one small numba kernel so
     that nutpie samples it without compiling the PyMC graph (about a minute with numba).
     """
@@ -1003,15 +1263,47 @@ class MarginalDensity:
         )
         same_cluster = (clu[:, :, None] == clu[:, None, :]) * ok[:, :, None] * ok[:, None, :]
         xsx = np.einsum("fik,k,fjk->fij", X, priors.coef_sd**2, X)
+        # an unreported speed's variance is part of the row's effect: constant in the parameters
+        extra = design.speed_extra_variance(priors)[idx] * ok
+        xsx = xsx + extra[:, :, None] * np.eye(nmax)[None]
         self._mats = np.ascontiguousarray(np.stack([same_cluster, xsx]).astype(float))
         self._half_n_log2pi = 0.5 * ok.sum(axis=1) * np.log(2 * np.pi)
         self._scal = np.array(
             [self.use_cond, *self._prior_args(), self._prior_constants()], dtype=float
         )
+        # direction rows: packed positions, bounds, 1/n and how each t is parameterised
+        lat = np.flatnonzero(design.latent & valid)
+        pos = {int(i): (f, k) for f in range(F) for k, i in enumerate(idx[f]) if ok[f, k] > 0}
+        self._lat_rows = lat
+        self._lat_f = np.array([pos[int(i)][0] for i in lat], dtype=int)
+        self._lat_k = np.array([pos[int(i)][1] for i in lat], dtype=int)
+        lo, hi = design.t_lo[lat], design.t_hi[lat]
+        self._lat_lo, self._lat_hi = lo, hi
+        self._lat_inv_n = design.inv_n[lat]
+        kind = np.where(
+            lo == hi,
+            0,
+            np.where(np.isfinite(lo) & np.isfinite(hi), 1, np.where(np.isfinite(lo), 2, 3)),
+        )
+        self._lat_kind = kind
+        self._free = np.flatnonzero(kind != 0)
+        self.K = int(self._free.size)
+        self._P, self._Q = design.sigma2_P, design.sigma2_Q
+        self._row_ids = [str(r) for r in design.frame["row_id"].to_numpy()[lat]]
+        self._lat_i = np.ascontiguousarray(
+            np.stack([self._lat_f, self._lat_k, kind]).astype(np.int64)
+        )
+        self._lat_d = np.ascontiguousarray(np.stack([lo, hi, self._lat_inv_n]).astype(float))
+        self._pq = np.ascontiguousarray(np.stack([self._P, self._Q]).astype(float))
 
     @property
     def ndim(self) -> int:
-        return 2 * self.F + 1
+        return 2 * self.F + 1 + self.K
+
+    @property
+    def n_direction_rows(self) -> int:
+        """Direction rows in the likelihood (free and point-valued)."""
+        return int(self._lat_rows.size)
 
     def split(self, z):
         """Constrained values ``(tau_study, tau_cond, r)`` of an unconstrained vector."""
@@ -1022,12 +1314,13 @@ class MarginalDensity:
         return (
             total * np.sqrt(share),
             total * np.sqrt(1.0 - share),
-            1.0 / (1.0 + np.exp(-z[..., -1])),
+            1.0 / (1.0 + np.exp(-z[..., 2 * F])),
         )
 
     @staticmethod
     def unconstrained(tau_study, tau_cond, r) -> np.ndarray:
-        """The unconstrained vector of ``(tau_study, tau_cond, r)`` (inverse of :meth:`split`)."""
+        """The unconstrained vector of ``(tau_study, tau_cond, r)`` (inverse of :meth:`split`;
+        a design with direction rows appends their ``u``)."""
         ts, tc = np.asarray(tau_study, float), np.asarray(tau_cond, float)
         return np.concatenate(
             [0.5 * np.log(ts**2 + tc**2), 2.0 * (np.log(ts) - np.log(tc)), [np.log(r / (1.0 - r))]]
@@ -1061,31 +1354,124 @@ class MarginalDensity:
         c_r = -(lgamma(pr.r_a) + lgamma(pr.r_b) - lgamma(pr.r_a + pr.r_b))
         return c_s + c_c + c_r
 
-    def _kernel(self, x, want_grad=True):
+    def _kernel(self, x, rows=None, want_grad=True):
         return _marginal_kernel()(
             np.ascontiguousarray(x, dtype=np.float64),
-            self._rows,
+            self._rows if rows is None else rows,
             self._mats,
             self._half_n_log2pi,
             self._scal,
             want_grad,
         )
 
-    def loglik(self, ts, tc, r):
-        """Log marginal likelihood per family [nats] at ``tau_study``, ``tau_cond`` (F,), ``r``."""
-        return self._kernel(self.unconstrained(ts, tc, r), want_grad=False)[2]
+    def latent_values(self, z):
+        """Direction rows' ``t``, ``se``, ``y`` and the transform terms at ``z`` (one point).
+
+        Returns a dict with ``t``, ``se``, ``y``, ``dt_du``, ``log_jac``, ``dlog_jac_du`` (all
+        (n_direction_rows,); zeros for point rows' derivatives) and ``r``.
+        """
+        z = np.asarray(z, float)
+        r = 1.0 / (1.0 + np.exp(-z[2 * self.F]))
+        s2 = np.maximum(self._P - r * self._Q, 1e-12)[self._lat_f] * self._lat_inv_n
+        se = np.sqrt(s2)
+        m = self._lat_rows.size
+        t = self._lat_lo.copy()
+        dt = np.zeros(m)
+        lj = np.zeros(m)
+        dlj = np.zeros(m)
+        u = np.zeros(m)
+        u[self._free] = z[2 * self.F + 1 :]
+        kind, lo, hi = self._lat_kind, self._lat_lo, self._lat_hi
+        b = kind == 1
+        if b.any():
+            sg = 1.0 / (1.0 + np.exp(-u[b]))
+            width = hi[b] - lo[b]
+            t[b] = lo[b] + width * sg
+            dt[b] = width * sg * (1.0 - sg)
+            lj[b] = np.log(width) + np.log(sg) + np.log1p(-sg)
+            dlj[b] = 1.0 - 2.0 * sg
+        for k, sign, edge in ((2, 1.0, lo), (3, -1.0, hi)):
+            h = kind == k
+            if h.any():
+                e = np.exp(u[h])
+                t[h] = edge[h] + sign * e
+                dt[h] = sign * e
+                lj[h] = u[h]
+                dlj[h] = 1.0
+        return {
+            "t": t,
+            "se": se,
+            "s2": s2,
+            "y": t * se,
+            "dt_du": dt,
+            "log_jac": lj,
+            "dlog_jac_du": dlj,
+            "r": r,
+            "u": u,
+        }
+
+    def loglik(self, ts, tc, r, u=None):
+        """Log marginal likelihood per family [nats] at ``tau_study``, ``tau_cond`` (F,), ``r``
+        (and the direction rows' ``u``)."""
+        x = self.unconstrained(ts, tc, r)
+        if self.K:
+            x = np.concatenate([x, np.zeros(self.K) if u is None else np.asarray(u, float)])
+        return self._evaluate(x, want_grad=False)[2]
+
+    def _evaluate(self, x, want_grad=True):
+        """(lp, gradient, per-family log likelihood); direction rows handled here."""
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        nb = 2 * self.F + 1
+        if not self._lat_rows.size:
+            lp, gz, ll, _a, _m = self._kernel(x, want_grad=want_grad)
+            return lp, gz, ll
+        _marginal_kernel()
+        lp, grad, ll, _y = _KERNEL[1](
+            x, nb, self._rows, self._mats, self._half_n_log2pi, self._scal,
+            self._lat_i, self._lat_d, self._pq,
+        )  # fmt: skip
+        return float(lp), grad, ll
+
+    def _evaluate_numpy(self, x):
+        """The same as :meth:`_evaluate` for direction rows, in numpy (cross-check)."""
+        x = np.asarray(x, float)
+        nb = 2 * self.F + 1
+        u = x[nb:]
+        if u.size and (not np.all(np.isfinite(u)) or np.max(np.abs(u)) > 40.0):
+            return -np.inf, np.zeros(x.size), np.zeros(self.F)
+        lv = self.latent_values(x)
+        rows = self._rows.copy()
+        rows[0][self._lat_f, self._lat_k] = lv["y"]
+        rows[1][self._lat_f, self._lat_k] = lv["s2"]
+        lp, gz, ll, a, mdiag = self._kernel(x[:nb], rows=rows, want_grad=True)
+        grad = np.zeros(x.size)
+        if not np.isfinite(lp):
+            return -np.inf, grad, ll
+        lp += float(np.sum(np.log(lv["se"]) + lv["log_jac"]))
+        a_l = a[self._lat_f, self._lat_k]
+        m_l = mdiag[self._lat_f, self._lat_k]
+        grad[:nb] = gz
+        grad[nb:] = (-a_l * lv["se"] * lv["dt_du"] + lv["dlog_jac_du"])[self._free]
+        # r enters through s2 = (P - r Q) / n: y = t se, the variance s2 and the log se Jacobian
+        ds2 = -self._Q[self._lat_f] * self._lat_inv_n
+        dr = np.sum(
+            -a_l * lv["t"] * ds2 / (2.0 * lv["se"]) + 0.5 * m_l * ds2 + ds2 / (2.0 * lv["s2"])
+        )
+        r = lv["r"]
+        grad[nb - 1] += dr * r * (1.0 - r)
+        return float(lp), grad, ll
 
     def logp_grad(self, x):
         """Log posterior density (priors normalised; Jacobians of the log and logit transforms
         included) and its gradient at the unconstrained ``x``."""
-        lp, grad, _ = self._kernel(x)
+        lp, grad, _ = self._evaluate(x)
         return float(lp), grad
 
     def nutpie_model(self, design: MetaDesign):
         """This density as a nutpie model (``nutpie.compiled_pyfunc.from_pyfunc``)."""
         from nutpie.compiled_pyfunc import from_pyfunc
 
-        F = self.F
+        F, K, n_lat = self.F, self.K, self.n_direction_rows
 
         def make_logp():
             def logp(x, **_):
@@ -1099,25 +1485,39 @@ class MarginalDensity:
         def make_expand(seed1, seed2, chain):
             def expand(x, **_):
                 ts, tc, r = self.split(x)
-                return {"tau_study": ts, "tau_cond": tc, "r": np.asarray(r)}
+                out = {"tau_study": ts, "tau_cond": tc, "r": np.asarray(r)}
+                if n_lat:
+                    out["direction_yi"] = self.latent_values(x)["y"]
+                return out
 
             return expand
 
         def initial_point(seed):
             rng = np.random.default_rng(seed)
-            x0 = np.concatenate([np.full(F, np.log(0.1)), np.zeros(F), [np.log(0.7 / 0.3)]])
+            x0 = np.concatenate(
+                [np.full(F, np.log(0.1)), np.zeros(F), [np.log(0.7 / 0.3)], np.zeros(K)]
+            )
             return x0 + rng.uniform(-0.5, 0.5, x0.size)
 
+        names = ["tau_study", "tau_cond", "r"]
+        shapes = [(F,), (F,), ()]
+        dims = {"tau_study": ("family",), "tau_cond": ("family",)}
+        coords = {"family": list(design.families)}
+        if n_lat:
+            names.append("direction_yi")
+            shapes.append((n_lat,))
+            dims["direction_yi"] = ("direction_row",)
+            coords["direction_row"] = self._row_ids
         return from_pyfunc(
             ndim=self.ndim,
             make_logp_fn=make_logp,
             make_expand_fn=make_expand,
             make_initial_point_fn=initial_point,
-            expanded_dtypes=[np.dtype("float64")] * 3,
-            expanded_shapes=[(F,), (F,), ()],
-            expanded_names=["tau_study", "tau_cond", "r"],
-            coords={"family": list(design.families)},
-            dims={"tau_study": ("family",), "tau_cond": ("family",)},
+            expanded_dtypes=[np.dtype("float64")] * len(names),
+            expanded_shapes=shapes,
+            expanded_names=names,
+            coords=coords,
+            dims=dims,
         )
 
 
@@ -1133,7 +1533,10 @@ def conditional_draws(design: MetaDesign, priors: Priors, params: dict, rng) -> 
     """
     rng = np.random.default_rng(rng)
     lam = params.get("lam")
-    t = marginal_terms(design, params["tau_study"], params["tau_cond"], params["r"], lam)
+    y = params.get("y")
+    t = marginal_terms(
+        design, params["tau_study"], params["tau_cond"], params["r"], lam, y=y, priors=priors
+    )
     s2 = priors.coef_sd**2
     A = t["XX"] + np.diag(1.0 / s2)
     L = np.linalg.cholesky(A)
@@ -1142,7 +1545,7 @@ def conditional_draws(design: MetaDesign, priors: Priors, params: dict, rng) -> 
     beta = mean + np.linalg.solve(np.swapaxes(L, -1, -2), eps[..., None])[..., 0]
     d = design.data()
     X = d["X_row"]
-    e = d["y"] - np.sum(beta[..., design.family_idx, :] * X, axis=-1)
+    e = (d["y"] if y is None else y) - np.sum(beta[..., design.family_idx, :] * X, axis=-1)
     G = d["G"]
     g = t["g"]
     u = g * ((t["w"] * e) @ G) + np.sqrt(g) * rng.standard_normal(g.shape)
@@ -1336,6 +1739,7 @@ def fit(
     progress: bool = False,
     target_accept: float = 0.95,
     marginal: bool = True,
+    directions: pd.DataFrame | None = None,
 ) -> MetaResult:
     """Fit the Bayesian meta-regression to an effect-size table (or a :class:`MetaDesign`).
 
@@ -1362,13 +1766,17 @@ def fit(
     marginal : bool
         Integrate coefficients and random effects out (default); ``False`` fits the earlier
         sampled-study-effects model, kept as a reference for validation.
+    directions : pandas.DataFrame, optional
+        Direction-only results as interval-censored rows
+        (:func:`retrosim.direction_results.direction_rows`; see :meth:`MetaDesign.from_frame`).
+        Needs the marginal model and nutpie.
     """
     if seed is None:
         raise InputError("a seed is required for reproducible sampling", argument="seed")
     design = (
         effects
         if isinstance(effects, MetaDesign)
-        else MetaDesign.from_frame(effects, nested=nested)
+        else MetaDesign.from_frame(effects, nested=nested, directions=directions)
     )
     priors = priors or Priors()
     idata, diag = _sample(
@@ -1515,7 +1923,7 @@ def draw_prior(design: MetaDesign, priors: Priors | None = None, rng=None, *, ro
     else:
         z = rng.standard_normal(C)
     p["study_effect"] = p["tau_study"][design.cluster_family] * z
-    theta, sd = _theta_sd(design, p)
+    theta, sd = _theta_sd(design, p, priors)
     p["y"] = theta + sd * rng.standard_normal(design.n_rows)
     return p
 
@@ -1529,8 +1937,10 @@ def _draw_tau_study(priors: Priors, rng, size) -> np.ndarray:
     return np.exp(rng.normal(priors.tau2_lognormal_mu / 2, priors.tau2_lognormal_sigma / 2, size))
 
 
-def _theta_sd(design: MetaDesign, p: dict):
-    """Row means and SDs for parameter values ``p`` (arrays with a leading draw axis allowed)."""
+def _theta_sd(design: MetaDesign, p: dict, priors: Priors | None = None):
+    """Row means and SDs of ``y`` for parameter values ``p`` (arrays with a leading draw axis
+    allowed): sampling variance (direction rows: ``sigma_f²(r) / n``), the variance of an
+    unreported speed and the condition effect."""
     d = design.data()
     fam, clu, X = d["family_idx"], d["cluster_idx"], d["X_row"]
     alpha = np.asarray(p["alpha"])
@@ -1546,10 +1956,8 @@ def _theta_sd(design: MetaDesign, p: dict):
     )  # (..., F, 5)
     theta = np.sum(coef[..., fam, :] * X, axis=-1)
     theta = theta + np.asarray(p["study_effect"])[..., clu]
-    r = np.asarray(p["r"])[..., None]
-    v_pair = d["v_forward"] + d["v_backward"] - 2.0 * r * np.sqrt(d["v_forward"] * d["v_backward"])
-    v = d["paired"] * v_pair + (1.0 - d["paired"]) * d["v_fixed"]
-    sd = np.sqrt(np.maximum(v, 1e-12) + d["use_cond"] * np.asarray(p["tau_cond"])[..., fam] ** 2)
+    v = design.row_variance(p["r"]) + design.speed_extra_variance(priors or Priors())
+    sd = np.sqrt(v + d["use_cond"] * np.asarray(p["tau_cond"])[..., fam] ** 2)
     return theta, sd
 
 
@@ -1613,22 +2021,33 @@ def posterior_predictive_check(
     n = p["alpha"].shape[0]
     take = rng.choice(n, size=min(n, int(max_draws)), replace=False)
     p = {k: v[take] for k, v in p.items()}
-    theta, sd = _theta_sd(result.design, p)
+    design = result.design
+    theta, sd = _theta_sd(design, p, result.priors)
     yrep = theta + sd * rng.standard_normal(theta.shape)
-    y = result.design.y
-    mask = result.design.mask > 0
+    y = np.where(design.latent, np.nan, design.y)
+    mask = (design.mask > 0) & ~design.latent
     lo, med, hi = np.quantile(yrep, [0.025, 0.5, 0.975], axis=0)
-    ppp = np.mean(yrep <= y, axis=0)
+    ppp = np.mean(yrep <= design.y, axis=0)
+    # direction rows: how probable the reported class is under the fit (t_rep in its region)
+    se = np.sqrt(design.sigma2(p["r"])[..., design.family_idx] * design.inv_n)
+    t_rep = yrep / np.where(design.latent, se, 1.0)
+    p_class = np.mean((t_rep >= design.t_lo) & (t_rep <= design.t_hi), axis=0)
+    point = design.latent & (design.t_lo == design.t_hi)
+    if point.any():  # an exact p: two-sided predictive p-value of the known statistic
+        q = np.mean(t_rep <= design.t_lo, axis=0)
+        p_class = np.where(point, 2.0 * np.minimum(q, 1.0 - q), p_class)
     rows = pd.DataFrame(
         {
-            "row_id": result.design.frame["row_id"].to_numpy(),
-            "family": np.asarray(result.design.families)[result.design.family_idx],
+            "row_id": design.frame["row_id"].to_numpy(),
+            "family": np.asarray(design.families)[design.family_idx],
+            "row_kind": np.where(design.latent, "direction", "numeric"),
             "y": y,
             "yrep_median": med,
             "yrep_2.5%": lo,
             "yrep_97.5%": hi,
-            "p_value": ppp,
+            "p_value": np.where(design.latent, np.nan, ppp),
             "inside_95": (y >= lo) & (y <= hi),
+            "p_reported_class": np.where(design.latent, p_class, np.nan),
         }
     )
     ym, yr = y[mask], yrep[:, mask]
@@ -1638,6 +2057,10 @@ def posterior_predictive_check(
         "p_sd": float(np.mean(yr.std(axis=1) >= ym.std())),
         "p_range": float(np.mean(np.ptp(yr, axis=1) >= np.ptp(ym))),
         "n_extreme_rows": int(np.sum((ppp[mask] < 0.01) | (ppp[mask] > 0.99))),
+        "n_direction_rows": int(np.sum(design.latent & (design.mask > 0))),
+        "n_direction_rows_p_class_lt_0.05": int(
+            np.sum(design.latent & (design.mask > 0) & (p_class < 0.05))
+        ),
     }
     return rows, summary
 

@@ -77,14 +77,17 @@ fit.table().head(8).round(3)
 # %% [markdown]
 # ## 4. Verdicts
 # Thresholds (from `help(claims)`): *supported* if P(effect in the claimed range) ≥ 0.5 and the
-# direction is ≥ 95 % certain; *plausible* if P(in range) ≥ 0.25; *not supported* if ≥ 0.05;
-# *contradicted* below; *not testable* when no study measured that reading. A fit that fails the
+# direction is ≥ 95 % certain; *plausible* if P(in range) ≥ 0.25; *contradicted* if below 0.05;
+# otherwise *inconclusive* when the 95 % interval also holds clearly different effects (the
+# opposite direction, or far beyond the claim), else *not supported*; *not testable* when no
+# study measured that reading. Each reading is read at the registry's reference speed (a typical
+# jogging or walking speed from a cited source, `claims.REFERENCE_SPEEDS`). A fit that fails the
 # convergence gate marks its verdicts unreliable (expected for the short chains of fast mode).
 
 # %%
 verdicts = claims.evaluate(fit, statements=evidence.direction_statements())
-verdicts[["claim", "reading", "claimed", "median_pct", "ci_low_pct", "ci_high_pct",
-          "p_in_range", "n_studies", "verdict", "reliable"]].round(2)
+verdicts[["claim", "reading", "claimed", "speed_ref_m_s", "median_pct", "ci_low_pct",
+          "ci_high_pct", "p_in_range", "n_studies", "verdict", "reliable"]].round(2)
 
 # %% [markdown]
 # The command line does the same with more draws and writes `results/claims.nc` and

@@ -12,7 +12,10 @@ The data live in ``data/literature/`` as two tidy CSV tables (see ``data/README.
     percentage change, or (``result_only``) a direction/significance statement only.
     A condition run at one treadmill grade gives ``grade_pct``; a value averaged over several
     grades gives the range in ``grade_low_pct``/``grade_high_pct`` instead (optional columns:
-    a file without them loads as if they were empty).
+    a file without them loads as if they were empty). A result-only row codes the source's
+    significance explicitly in ``result_p_relation``, ``result_p_value`` and
+    ``result_significant`` ("Significance coding" below); energy rows say in ``energy_basis``
+    whether the source's cost is gross or net (optional columns too).
 
 :func:`load` validates both tables (columns, types, units per outcome, plausible ranges,
 unique keys, every row sourced) and returns the merged comparisons table.
@@ -20,6 +23,54 @@ unique keys, every row sourced) and returns the merged comparisons table.
 ``yi = ln(backward/forward)`` with its sampling variance ``vi``; :func:`to_xarray` gives the
 same as an :class:`xarray.Dataset`; :func:`direction_statements` returns the result-only rows
 of independent reports (a duplicating report adds no vote; see its docstring).
+
+Significance coding
+-------------------
+Every result-only row states, as read in its source:
+
+``result_p_relation``
+    ``<``, ``<=``, ``=`` or ``>`` before the reported p value, empty when no p is reported;
+``result_p_value``
+    that p value (a number in (0, 1)), empty exactly when the relation is;
+``result_significant``
+    ``true`` when the source calls the backward-forward difference statistically significant
+    (also "significant, p not given"), ``false`` for "no difference" or n.s., empty when the
+    source gives a direction only (a tendency, a background statement).
+
+:func:`load` checks that the three agree (at the 5 % level, :data:`ALPHA`): ``no_difference``
+is never significant; a direction with ``p <``/``<=`` at most 0.05, or ``p =`` at most 0.05, is
+significant; ``p > 0.05`` or ``p =`` above 0.05 is not. The columns are empty on numeric rows.
+
+Energy basis
+------------
+``energy_basis`` (energy-family rows only): ``gross`` (the cost as measured, e.g. VO2 in
+mL/kg/min with no resting or standing value subtracted; the default reading of a VO2 unless the
+source says net), ``net`` (resting or standing subtracted, as the source states) or
+``not_stated`` (a metabolic rate or cost of transport whose basis the source does not give). A
+ratio of gross costs is closer to 1 than the ratio of the same net costs, so the two are kept
+apart. Empty for other families.
+
+Derived rows
+------------
+:func:`effect_sizes` adds rows computed from another row, never typed into the data. The peak
+vertical ground reaction force of a running step follows from the peak upward acceleration
+``a`` of the centre of mass (Newton's second law on the body's mass ``m``, vertical axis):
+``F_max = m (g + a)``, so in body weights
+
+    F/(m g) = 1 + a/g,   g = 9.80665 m/s^2 (standard gravity, :data:`retrosim.units.G`; 9.81)
+
+(:func:`peak_force_bw_from_accel`). A ``com_peak_upward_accel_m_s2`` row with means (Cavagna et
+al. 2012: 13.2 forward, 15.7 backward, averaged over 3-17 km/h) gives a ``vgrf_peak_bw`` row
+with ``effect_from = 'derived_from_accel'`` and ``derived_from`` naming the source row. Its
+variance follows by the delta method from the source's: ``1 + a/g`` is linear in ``a``, so
+the squared coefficient of variation of each mean scales by ``(a / (g + a))^2`` and the
+forward-backward correlation is unchanged,
+
+    v_F' = v_F (a_F / (g + a_F))^2,   v_B' = v_B (a_B / (g + a_B))^2,
+    vi' = v_F' + v_B' - 2 r sqrt(v_F' v_B').
+
+An imputed source variance stays flagged (``dispersion_imputed``); with ``impute=False`` the
+source and the derived row are both dropped.
 
 Grade class
 -----------
@@ -97,14 +148,18 @@ from .paths import DATA_DIR
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "ALPHA",
     "DEFAULT_R",
+    "ENERGY_BASES",
     "OUTCOMES",
+    "P_RELATIONS",
     "correlation_lower_bound",
     "direction_statements",
     "effect_sizes",
     "grade_class",
     "load",
     "load_references",
+    "peak_force_bw_from_accel",
     "sd_from_ci95",
     "sd_from_se",
     "to_xarray",
@@ -180,6 +235,11 @@ SURFACES = ("treadmill", "overground", "underwater", "lbpp_treadmill", "unspecif
 SPEED_MATCHING = ("same", "self_selected", "matched_intensity")
 DISP_KINDS = ("sd", "se", "ci95", "unclear", "none")
 DIRECTIONS = ("backward>forward", "backward<forward", "no_difference")
+P_RELATIONS = ("<", "<=", "=", ">")
+SIGNIFICANCE_FLAGS = ("true", "false")
+ENERGY_BASES = ("gross", "net", "not_stated")
+#: Significance level at which "significant" is read against a reported p (module docstring).
+ALPHA = 0.05
 
 SPEED_RANGE_M_S = (0.3, 8.0)
 GRADE_RANGE_PCT = (-30.0, 45.0)
@@ -236,10 +296,22 @@ COMPARISON_COLUMNS = {
     "pct_change_reported": "float?",
     "pct_change_disp": "float?",
     "result_only": "str",
+    "result_p_relation": "str",
+    "result_p_value": "float?",
+    "result_significant": "str",
+    "energy_basis": "str",
     "notes": "str",
 }
 #: Comparison columns added after the first release: a file without them loads as if empty.
-OPTIONAL_COMPARISON_COLUMNS = ("grade_low_pct", "grade_high_pct")
+OPTIONAL_COMPARISON_COLUMNS = (
+    "grade_low_pct",
+    "grade_high_pct",
+    "result_p_relation",
+    "result_p_value",
+    "result_significant",
+    "energy_basis",
+)
+_SIGNIFICANCE_COLUMNS = ("result_p_relation", "result_p_value", "result_significant")
 GRADE_CLASSES = ("level", "uphill", "downhill", "mixed", "not_stated")
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -266,9 +338,9 @@ def _read_table(path: Path, spec: dict[str, str], optional=()) -> pd.DataFrame:
     if not path.exists():
         raise InputError("data file not found", file=path)
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    for col in optional:
-        if col not in raw.columns:
-            raw[col] = ""
+    absent = [col for col in optional if col not in raw.columns]
+    for col in absent:
+        raw[col] = ""
     missing = [c for c in spec if c not in raw.columns]
     if missing:
         raise InputError(
@@ -285,7 +357,9 @@ def _read_table(path: Path, spec: dict[str, str], optional=()) -> pd.DataFrame:
     for col, kind in spec.items():
         values = raw[col].str.strip()
         out[col] = _convert(values, kind, path, col)
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out)
+    table.attrs["absent_optional"] = tuple(absent)
+    return table
 
 
 def _convert(values: pd.Series, kind: str, path: Path, col: str) -> pd.Series:
@@ -489,6 +563,112 @@ def _check_comparisons(cp: pd.DataFrame, path: Path, st: pd.DataFrame, bib_keys,
                 raise _err(f"dispersion {r[col]:g} must be >= 0", path, i, col)
         _check_range(r["pct_change_reported"], -99, 1000, "%", path, i, "pct_change_reported")
         _check_row_kind(r, path, i)
+        absent = cp.attrs.get("absent_optional", ())
+        if not set(_SIGNIFICANCE_COLUMNS) & set(absent):
+            _check_significance(r, path, i)
+        if "energy_basis" not in absent:
+            _check_energy_basis(r, spec, path, i)
+
+
+def _check_significance(r, path, i):
+    """The explicit significance columns of a row (module docstring, "Significance coding")."""
+    rel, p, sig = r["result_p_relation"], r["result_p_value"], r["result_significant"]
+    if not r["result_only"]:
+        for col, filled in (
+            ("result_p_relation", rel != ""),
+            ("result_p_value", pd.notna(p)),
+            ("result_significant", sig != ""),
+        ):
+            if filled:
+                raise _err(
+                    f"{col} belongs to result-only rows; expected empty on a numeric row",
+                    path,
+                    i,
+                    col,
+                )
+        return
+    if rel not in ("", *P_RELATIONS):
+        raise _err(
+            f"unknown p relation {rel!r}; expected one of {', '.join(P_RELATIONS)} or empty "
+            "(no p reported)",
+            path,
+            i,
+            "result_p_relation",
+        )
+    if sig not in ("", *SIGNIFICANCE_FLAGS):
+        raise _err(
+            f"expected true, false or empty (significance not stated), got {sig!r}",
+            path,
+            i,
+            "result_significant",
+        )
+    if (rel == "") != pd.isna(p):
+        col = "result_p_value" if rel else "result_p_relation"
+        raise _err(
+            "give result_p_relation and result_p_value together, or neither (no p reported)",
+            path,
+            i,
+            col,
+        )
+    if pd.notna(p) and not 0 < p < 1:
+        raise _err(f"p value {p:g} outside (0, 1)", path, i, "result_p_value")
+    direction = r["result_only"].split(";")[0].strip()
+    if pd.isna(p):
+        expected = None
+    elif rel in ("<", "<="):
+        expected = "true" if p <= ALPHA else None
+    elif rel == "=":
+        expected = "true" if p <= ALPHA else "false"
+    else:  # '>'
+        expected = "false" if p >= ALPHA else None
+    if direction == "no_difference":
+        if expected == "true":
+            raise _err(
+                f"no_difference with p {rel} {p:g} contradicts itself: a 'no difference' "
+                f"result needs p above {ALPHA:g}",
+                path,
+                i,
+                "result_p_value",
+            )
+        expected = "false"
+    if expected is not None and sig != expected:
+        if direction == "no_difference":
+            why = "a no_difference row is not significant"
+        else:
+            why = f"p {rel} {p:g} at the {ALPHA:g} level"
+        raise _err(
+            f"{why}: expected result_significant = {expected}, got {sig or 'empty'!r}",
+            path,
+            i,
+            "result_significant",
+        )
+    if sig == "true" and rel in ("<", "<=", "=") and p > ALPHA:
+        raise _err(
+            f"significant with p {rel} {p:g}: expected p at most {ALPHA:g}",
+            path,
+            i,
+            "result_significant",
+        )
+
+
+def _check_energy_basis(r, spec, path, i):
+    basis = r["energy_basis"]
+    if spec.family == "energy":
+        if basis not in ENERGY_BASES:
+            raise _err(
+                f"energy rows need energy_basis, one of {', '.join(ENERGY_BASES)}; got {basis!r}",
+                path,
+                i,
+                "energy_basis",
+            )
+    elif basis:
+        raise _err(
+            f"energy_basis is for energy-family rows only; {r['outcome']!r} is "
+            f"{spec.family!r}: expected empty",
+            path,
+            i,
+            "energy_basis",
+        )
 
 
 def _check_grade_range(r, path, i):
@@ -614,7 +794,9 @@ def load(path=None, *, references=None) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per study x condition x outcome, with the study columns merged in and
-        ``outcome_family`` and ``grade_class`` (:func:`grade_class`) added. Index: ``row_id`` values in file order (also a column).
+        ``outcome_family`` and ``grade_class`` (:func:`grade_class`) added;
+        ``result_significant`` holds True, False or None (not stated). Index: ``row_id``
+        values in file order (also a column).
 
     Raises
     ------
@@ -635,9 +817,24 @@ def load(path=None, *, references=None) -> pd.DataFrame:
     df = cp.merge(st_cols, on="study_key", how="left", validate="many_to_one")
     df["outcome_family"] = df["outcome"].map(lambda o: OUTCOMES[o].family)
     df["grade_class"] = grade_class(df["grade_pct"], df["grade_low_pct"], df["grade_high_pct"])
+    df["result_significant"] = _significance_flags(df["result_significant"])
     df["n"] = df["n"].astype("Int64")
     df.index = pd.Index(df["row_id"], name="row")
     return df
+
+
+def _significance_flags(values) -> pd.Series:
+    """``true``/``false``/empty (or booleans) as an object column of True, False and None."""
+    table = {"true": True, "false": False, "": None}
+
+    def one(v):
+        if v is None or isinstance(v, bool | np.bool_):
+            return None if v is None else bool(v)
+        if isinstance(v, float) and math.isnan(v):
+            return None
+        return table[str(v).strip().lower()]
+
+    return pd.Series([one(v) for v in values], index=values.index, dtype=object)
 
 
 # --------------------------------------------------------------------------- effect sizes
@@ -702,14 +899,17 @@ def effect_sizes(data=None, *, r=DEFAULT_R, impute=True, outcome_family=None) ->
     -------
     pandas.DataFrame
         One row per numeric comparison with ``yi``, ``vi``, ``pct_change``,
-        ``v_forward``, ``v_backward``, ``sd_converted_from``, ``dispersion_imputed`` and
-        the moderators (speeds in m/s, grade in % or its range, ``grade_class``, mode, n,
-        design, ...).
+        ``v_forward``, ``v_backward``, ``sd_converted_from``, ``dispersion_imputed``,
+        ``energy_basis``, ``derived_from`` (the source row of a derived row, module
+        docstring "Derived rows"; empty otherwise) and the moderators (speeds in m/s, grade
+        in % or its range, ``grade_class``, mode, n, design, ...). Derived rows follow the
+        rows read from the data.
     """
     from ._checks import check_range
 
     r = float(check_range("r", r, -1, 1, "(correlation)", lo_inclusive=True))
     df = _with_grade_columns(load() if data is None else data)
+    fams = None
     if outcome_family is not None:
         fams = [outcome_family] if isinstance(outcome_family, str) else list(outcome_family)
         for f in fams:
@@ -718,7 +918,6 @@ def effect_sizes(data=None, *, r=DEFAULT_R, impute=True, outcome_family=None) ->
                     f"unknown family {f!r}; expected one of {', '.join(FAMILIES)}",
                     argument="outcome_family",
                 )
-        df = df[df["outcome_family"].isin(fams)]
     df = df[df["result_only"] == ""]
     rows = []
     for _, x in df.iterrows():
@@ -726,19 +925,86 @@ def effect_sizes(data=None, *, r=DEFAULT_R, impute=True, outcome_family=None) ->
     out = pd.DataFrame(rows, columns=_EFFECT_COLUMNS)
     if out.empty:
         return out
+    # Imputation pools donors of the same outcome or family only, so computing every family
+    # and filtering afterwards gives the filtered rows the same values; a derived row may
+    # belong to another family than its source.
     out = _impute(out, r) if impute else out[~out["needs_imputation"]].copy()
     out = out.drop(columns=["needs_imputation", "cv_forward", "cv_backward"])
+    derived = _derived_rows(out)
+    if len(derived):
+        out = pd.concat([out, derived], ignore_index=True)
     out["dispersion_imputed"] = out["dispersion_imputed"].astype(bool)
+    if fams is not None:
+        out = out[out["outcome_family"].isin(fams)]
     return out.reset_index(drop=True)
 
 
+def peak_force_bw_from_accel(accel_m_s2):
+    """Peak vertical ground reaction force [BW] from the peak upward COM acceleration.
+
+    ``F/(m g) = 1 + a/g`` with ``g`` = :data:`retrosim.units.G` (module docstring,
+    "Derived rows").
+
+    Parameters
+    ----------
+    accel_m_s2 : float or array-like
+        Peak upward acceleration of the centre of mass [m/s^2].
+
+    Returns
+    -------
+    numpy.ndarray or float
+        Peak vertical force in body weights [BW].
+    """
+    from .units import G
+
+    return 1.0 + np.asarray(accel_m_s2, dtype=float) / G
+
+
+def _derived_rows(out: pd.DataFrame) -> pd.DataFrame:
+    """Rows computed from other rows (module docstring, "Derived rows"): the peak vertical
+    force of every peak-upward-acceleration row with means."""
+    from .units import G
+
+    rows = []
+    for _, x in out.iterrows():
+        if x["outcome"] != "com_peak_upward_accel_m_s2" or x["effect_from"] != "means":
+            continue
+        outcome = "vgrf_peak_bw"
+        a_f, a_b = float(x["forward_mean"]), float(x["backward_mean"])
+        f_f, f_b = float(peak_force_bw_from_accel(a_f)), float(peak_force_bw_from_accel(a_b))
+        # F/(m g) = 1 + a/g is linear in a: the CV of each mean scales by a / (g + a)
+        v_f = x["v_forward"] * (a_f / (G + a_f)) ** 2
+        v_b = x["v_backward"] * (a_b / (G + a_b)) ** 2
+        vi = _paired_vi(v_f, v_b, x["r"]) if x["design"] == "within" else v_f + v_b
+        row = x.to_dict()
+        row.update(
+            row_id=f"{x['row_id']}_vgrf_derived",
+            outcome=outcome,
+            outcome_family=OUTCOMES[outcome].family,
+            forward_mean=f_f,
+            backward_mean=f_b,
+            yi=math.log(f_b / f_f),
+            pct_change=100.0 * (f_b / f_f - 1.0),
+            v_forward=v_f,
+            v_backward=v_b,
+            vi=vi,
+            effect_from="derived_from_accel",
+            sd_converted_from=f"derived_from_accel:{x['sd_converted_from']}",
+            energy_basis="",
+            derived_from=x["row_id"],
+        )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=out.columns)
+
+
 def _with_grade_columns(df: pd.DataFrame) -> pd.DataFrame:
-    """Copy of ``df`` with the grade-range columns and ``grade_class``, for frames built
-    before those columns existed."""
+    """Copy of ``df`` with the optional columns (grade range, significance, energy basis)
+    and ``grade_class``, for frames built before those columns existed."""
     df = df.copy()
     for col in OPTIONAL_COMPARISON_COLUMNS:
         if col not in df.columns:
-            df[col] = np.nan
+            kind = COMPARISON_COLUMNS[col]
+            df[col] = np.nan if kind == "float?" else ("" if col != "result_significant" else None)
     if "grade_class" not in df.columns:
         df["grade_class"] = grade_class(df["grade_pct"], df["grade_low_pct"], df["grade_high_pct"])
     return df
@@ -778,6 +1044,8 @@ _EFFECT_COLUMNS = [
     "effect_from",
     "sd_converted_from",
     "dispersion_imputed",
+    "energy_basis",
+    "derived_from",
     "needs_imputation",
     "cv_forward",
     "cv_backward",
@@ -822,6 +1090,8 @@ def _one_effect(x, r_default):
         "backward_mean": x["backward_mean"],
         "r": r if x["design"] == "within" else np.nan,
         "dispersion_imputed": False,
+        "energy_basis": x["energy_basis"],
+        "derived_from": "",
         "cv_forward": np.nan,
         "cv_backward": np.nan,
     }
@@ -948,8 +1218,14 @@ def direction_statements(data=None, *, independent_only=True) -> pd.DataFrame:
         Columns ``row_id, study_key, group_key, independent_report, outcome,
         outcome_family, mode, surface, condition, speed_forward_m_s, speed_matching,
         grade_pct, n, direction, detail, verified, grade_low_pct, grade_high_pct,
-        grade_class``. ``direction`` is one of ``backward>forward``, ``backward<forward``,
-        ``no_difference``.
+        grade_class, speed_backward_m_s, speed_low_m_s, speed_high_m_s, primary, design,
+        citation_key, result_p_relation, result_p_value, result_significant,
+        energy_basis``. ``direction`` is one of ``backward>forward``, ``backward<forward``,
+        ``no_difference``; ``detail`` is the free text after it. The significance columns are
+        the explicit coding of the source (module docstring, "Significance coding"):
+        ``result_p_relation`` in ``<, <=, =, >`` or empty, ``result_p_value`` a float or NaN,
+        ``result_significant`` True, False or None (not stated). Speeds in m/s (NaN when not
+        reported); ``energy_basis`` is set for energy-family rows.
     """
     df = _with_grade_columns(load() if data is None else data)
     res = df[df["result_only"] != ""].copy()
@@ -981,8 +1257,20 @@ def direction_statements(data=None, *, independent_only=True) -> pd.DataFrame:
         "grade_low_pct",
         "grade_high_pct",
         "grade_class",
+        "speed_backward_m_s",
+        "speed_low_m_s",
+        "speed_high_m_s",
+        "primary",
+        "design",
+        "citation_key",
+        "result_p_relation",
+        "result_p_value",
+        "result_significant",
+        "energy_basis",
     ]
-    return res[cols].reset_index(drop=True)
+    out = res[cols].reset_index(drop=True)
+    out["result_significant"] = _significance_flags(out["result_significant"])
+    return out
 
 
 _XR_ATTRS = {

@@ -52,25 +52,38 @@ def test_non_independent_reports_share_group(data):
     assert not data.loc["adesola_vo2_run", "independent_report"]
 
 
-def test_williford_slow_condition_coded_walk(data):
-    """Williford 1998 does not say walk or run; 80.45 m/min is coded walk from its forward VO2.
+@pytest.mark.parametrize(
+    ("speed_m_min", "mode", "rows"),
+    [
+        (80.45, "walk", ("williford1998_vo2_1.34", "williford1998_hr_1.34")),
+        (134.08, "run", ("williford1998_vo2_2.23", "williford1998_hr_2.23")),
+    ],
+)
+def test_williford_mode_inferred_from_forward_vo2(data, speed_m_min, mode, rows):
+    """Williford 1998 does not say walk or run; each speed's mode is inferred from forward VO2.
 
-    Abstract: forward VO2 12.42 mL/kg/min at 80.45 m/min. The ACSM equations (computed here,
-    independently of the data) give about 11.5 walking and 19.6 running at that speed.
+    Abstract: forward VO2 12.42 mL/kg/min at 80.45 m/min and 27.15 at 134.08 m/min. The ACSM
+    equations (computed here, independently of the data) give about 11.5 walking / 19.6
+    running at the slow speed and 16.9 walking / 30.3 running at the fast one: the measured
+    value is nearer the walking equation at 80.45 and the running equation at 134.08 m/min.
     """
     from retrosim import energetics
 
-    v = 80.45 / 60
+    v = speed_m_min / 60
     walk, run = float(energetics.acsm_walking(v)), float(energetics.acsm_running(v))
-    assert walk == pytest.approx(3.5 + 0.1 * 80.45) and run == pytest.approx(3.5 + 0.2 * 80.45)
-    vo2 = data.loc["williford1998_vo2_1.34", "forward_mean"]
-    assert abs(vo2 - walk) < 1.0 < abs(vo2 - run)
-    for row in ("williford1998_vo2_1.34", "williford1998_hr_1.34"):
-        assert data.loc[row, "mode"] == "walk"
-        assert "inferred" in data.loc[row, "notes"] and data.loc[row, "locator"] == "abstract"
-    # the faster condition stays unspecified: not recoded without a stated reason
-    for row in ("williford1998_vo2_2.23", "williford1998_hr_2.23"):
-        assert data.loc[row, "mode"] == "unspecified"
+    assert walk == pytest.approx(3.5 + 0.1 * speed_m_min)
+    assert run == pytest.approx(3.5 + 0.2 * speed_m_min)
+    vo2 = data.loc[rows[0], "forward_mean"]
+    assert vo2 == {80.45: 12.42, 134.08: 27.15}[speed_m_min]
+    nearer = "walk" if abs(vo2 - walk) < abs(vo2 - run) else "run"
+    assert nearer == mode
+    for row in rows:
+        assert data.loc[row, "mode"] == mode
+        assert data.loc[row, "speed_forward_m_s"] == pytest.approx(v, abs=1e-3)
+        notes = data.loc[row, "notes"]
+        assert f"{mode} inferred, not stated" in notes and data.loc[row, "locator"] == "abstract"
+        # the ACSM values the note quotes are the ones computed here (one decimal)
+        assert f"= {walk:.1f} mL/kg/min" in notes and f"= {run:.1f} mL/kg/min" in notes
 
 
 def test_williford_results_dispersion_unclear(data):
@@ -353,23 +366,6 @@ def test_corrupted_comparison_rejected(copy, row_id, column, value, match):
     _expect(copy, "comparisons.csv", row, column, match)
 
 
-@pytest.mark.parametrize(
-    ("edits", "column", "match"),
-    [
-        ({"grade_low_pct": "", "grade_high_pct": "25"}, "grade_low_pct", "both"),
-        ({"grade_low_pct": "20", "grade_high_pct": "5"}, "grade_low_pct", "exceeds"),
-        ({"grade_pct": "0"}, "grade_pct", "not both"),
-        ({"grade_high_pct": "60"}, "grade_high_pct", "plausible range"),
-    ],
-)
-def test_bad_grade_range_rejected(copy, edits, column, match):
-    p = copy / "comparisons.csv"
-    row = _row_of(p, "rasica2020_cost_avg")
-    for col, value in edits.items():
-        _edit(p, row, col, value)
-    _expect(copy, "comparisons.csv", row, column, match)
-
-
 def test_file_without_grade_range_columns_still_loads(copy):
     """Backward compatibility: the grade-range columns are optional in the CSV."""
     p = copy / "comparisons.csv"
@@ -382,6 +378,59 @@ def test_file_without_grade_range_columns_still_loads(copy):
     # and effect sizes accept a frame built before grade_class existed
     es = evidence.effect_sizes(old.drop(columns=["grade_class", "grade_low_pct"]))
     assert "grade_class" in es.columns and len(es) == len(evidence.effect_sizes(old))
+
+
+@pytest.mark.parametrize(
+    ("row_id", "values", "column", "match"),
+    [
+        ("paes2016_vo2_2.46", {"result_significant": "true"}, "result_significant", "false"),
+        ("flynn1994_vo2_run", {"result_significant": "false"}, "result_significant", "true"),
+        ("flynn1994_vo2_run", {"result_significant": ""}, "result_significant", "true"),
+        ("zhang2025_ekam2", {"result_significant": "true"}, "result_significant", "false"),
+        ("wku_ijes_kneeforce", {"result_p_value": "0.01"}, "result_p_value", "contradicts"),
+        ("flynn1994_vo2_run", {"result_p_value": ""}, "result_p_value", "together"),
+        ("flynn1994_vo2_run", {"result_p_relation": "~"}, "result_p_relation", "expected one"),
+        ("flynn1994_vo2_run", {"result_p_value": "1.5"}, "result_p_value", r"\(0, 1\)"),
+        ("flynn1994_vo2_run", {"result_significant": "yes"}, "result_significant", "true, false"),
+        ("roos2012_pfj", {"result_significant": "true"}, "result_significant", "numeric row"),
+        ("williford1998_vo2_1.34", {"energy_basis": ""}, "energy_basis", "gross, net"),
+        ("williford1998_hr_1.34", {"energy_basis": "gross"}, "energy_basis", "energy-family"),
+        ("rasica2020_cost_avg", {"grade_low_pct": ""}, "grade_low_pct", "both"),
+        (
+            "rasica2020_cost_avg",
+            {"grade_low_pct": "20", "grade_high_pct": "5"},
+            "grade_low_pct",
+            "exceeds",
+        ),
+        ("rasica2020_cost_avg", {"grade_pct": "0"}, "grade_pct", "not both"),
+        ("rasica2020_cost_avg", {"grade_high_pct": "60"}, "grade_high_pct", "plausible range"),
+    ],
+)
+def test_bad_coding_rejected(copy, row_id, values, column, match):
+    """Significance coding, energy basis and grade range (module docstring of
+    retrosim.evidence): each error names the file, the row and the column."""
+    p = copy / "comparisons.csv"
+    row = _row_of(p, row_id)
+    for col, value in values.items():
+        _edit(p, row, col, value)
+    _expect(copy, "comparisons.csv", row, column, match)
+
+
+def test_file_without_significance_or_energy_columns_still_loads(copy):
+    """Backward compatibility: these four columns are optional in the CSV too."""
+    p = copy / "comparisons.csv"
+    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    cols = ["result_p_relation", "result_p_value", "result_significant", "energy_basis"]
+    df.drop(columns=cols).to_csv(p, index=False)
+    old = evidence.load(copy)
+    assert (old["result_p_relation"] == "").all() and old["result_p_value"].isna().all()
+    assert old["result_significant"].map(lambda v: v is None).all()
+    assert (old["energy_basis"] == "").all()
+    ds = evidence.direction_statements(old)
+    assert ds["result_significant"].map(lambda v: v is None).all()
+    # a frame built before the columns existed also works
+    es = evidence.effect_sizes(old.drop(columns=cols))
+    assert (es["energy_basis"] == "").all()
 
 
 def test_citation_not_in_bib_rejected(copy):

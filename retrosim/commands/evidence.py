@@ -72,6 +72,7 @@ def _summary_tables(data, effects):
                 str(len(speeds)),
             )
         )
+    overview.append(("derived effect sizes (computed from another row)", str(_n_derived(effects))))
     return [
         ("Evidence dataset", ("item", "count"), overview),
         (
@@ -79,6 +80,65 @@ def _summary_tables(data, effects):
             ("family", "outcome", "studies", "rows", "numeric", "speeds", "modes", "point speeds"),
             per_outcome,
         ),
+        (
+            "Result-only rows by significance (independent reports; all rows in brackets)",
+            ("family", "significant", "not significant", "not stated", "with a p value"),
+            _significance_rows(data),
+        ),
+        (
+            "Derived effect sizes",
+            ("row", "from", "outcome", "forward", "backward", "B vs F %", "dispersion"),
+            _derived_table(effects),
+        ),
+    ]
+
+
+def _n_derived(effects):
+    if "derived_from" not in effects.columns:
+        return 0
+    return int((effects["derived_from"].fillna("") != "").sum())
+
+
+def _significance_rows(data):
+    """Counts of result-only rows per family and significance class."""
+    res = data[data["result_only"] != ""]
+    if "result_significant" not in res.columns:
+        return []
+    rows = []
+    for fam, g in res.groupby("outcome_family", sort=True):
+        indep = g[g["independent_report"].astype(bool)]
+
+        def count(mask_all, mask_ind):
+            return f"{int(mask_ind.sum())} ({int(mask_all.sum())})"
+
+        sig_all, sig_ind = g["result_significant"], indep["result_significant"]
+        rows.append(
+            (
+                fam,
+                count(sig_all.map(lambda v: v is True), sig_ind.map(lambda v: v is True)),
+                count(sig_all.map(lambda v: v is False), sig_ind.map(lambda v: v is False)),
+                count(sig_all.map(lambda v: v is None), sig_ind.map(lambda v: v is None)),
+                count(g["result_p_value"].notna(), indep["result_p_value"].notna()),
+            )
+        )
+    return rows
+
+
+def _derived_table(effects):
+    if not _n_derived(effects):
+        return []
+    der = effects[effects["derived_from"].fillna("") != ""]
+    return [
+        (
+            x["row_id"],
+            x["derived_from"],
+            x["outcome"],
+            f"{x['forward_mean']:.3f}",
+            f"{x['backward_mean']:.3f}",
+            f"{x['pct_change']:+.1f}",
+            "imputed" if x["dispersion_imputed"] else "reported",
+        )
+        for _, x in der.iterrows()
     ]
 
 
@@ -90,6 +150,8 @@ def _print(tables, plain):
             plain = True
     if plain:
         for title, header, rows in tables:
+            if not rows:
+                continue
             print(title)
             widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
             for line in (header, *rows):
@@ -100,6 +162,8 @@ def _print(tables, plain):
 
     console = make_console()
     for title, header, rows in tables:
+        if not rows:
+            continue
         table = Table(title=title)
         for h in header:
             table.add_column(h)

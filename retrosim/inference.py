@@ -1740,6 +1740,7 @@ def fit(
     target_accept: float = 0.95,
     marginal: bool = True,
     directions: pd.DataFrame | None = None,
+    adaptation: str = "diag",
 ) -> MetaResult:
     """Fit the Bayesian meta-regression to an effect-size table (or a :class:`MetaDesign`).
 
@@ -1770,6 +1771,10 @@ def fit(
         Direction-only results as interval-censored rows
         (:func:`retrosim.direction_results.direction_rows`; see :meth:`MetaDesign.from_frame`).
         Needs the marginal model and nutpie.
+    adaptation : {'diag', 'low_rank'}
+        nutpie's mass-matrix adaptation. ``'low_rank'`` adapts the correlations of the direction
+        rows' latent values with each other (they share the family's integrated-out mean):
+        on the SBC design with direction rows it doubled the bulk ESS per second.
     """
     if seed is None:
         raise InputError("a seed is required for reproducible sampling", argument="seed")
@@ -1792,6 +1797,7 @@ def fit(
         progress=progress,
         marginal=marginal,
         target_accept=target_accept,
+        adaptation=adaptation,
     )
     _attach_observed(idata, design)
     return MetaResult(idata, diag, design, priors, robust, marginal=marginal, seed=int(seed))
@@ -2212,25 +2218,76 @@ def sensitivity(
 SBC_PARAMS = ("alpha", "b_speed", "tau_study", "tau_cond", "r")
 
 
-def sbc_design() -> MetaDesign:
-    """The fixed design of the SBC study: 10 synthetic studies x 2 speeds, one family, paired."""
+def sbc_design(*, directions: bool = False) -> MetaDesign:
+    """The fixed design of the SBC study: 10 synthetic studies x 2 speeds, one family, paired.
+
+    ``directions=True`` adds 10 more synthetic studies (n = 12, 2 speeds) that report only a
+    direction and significance class (their bounds are set per replicate from the simulated
+    data by :func:`censor_direction_rows`)."""
     df, _ = simulate_effect_sizes(0, n_studies=10, speeds_m_s=(2.5, 3.5), families=("energy",))
-    return MetaDesign.from_frame(df)
+    if not directions:
+        return MetaDesign.from_frame(df)
+    dr, _ = simulate_effect_sizes(1, n_studies=10, speeds_m_s=(2.5, 3.5), families=("energy",))
+    dr = dr.assign(
+        row_id="dir_" + dr["row_id"],
+        study_key="dir_" + dr["study_key"],
+        group_key="dir_" + dr["group_key"],
+        t_lo=-np.inf,
+        t_hi=np.inf,
+    ).drop(columns=["yi", "vi", "v_forward", "v_backward"])
+    return MetaDesign.from_frame(df, directions=dr)
 
 
-def run_sbc_replicate(seed, *, draws=100, tune=200, chains=2, thin=2, priors=None) -> dict:
+def censor_direction_rows(design: MetaDesign, y, r, *, alpha=0.05) -> MetaDesign:
+    """The design with its direction rows' bounds set from simulated ``y`` (synthetic data):
+    each row reports the class a two-sided paired t test at level ``alpha`` gives for
+    ``t = y / se(r)`` (significantly positive, significantly negative or no difference)."""
+    from .direction_results import critical_t
+
+    lat = design.latent
+    se = np.sqrt(design.sigma2(r)[design.family_idx] * design.inv_n)
+    n = np.where(lat, 1.0 / np.where(lat, design.inv_n, 1.0), np.nan)
+    crit = np.array([critical_t(alpha, k) if np.isfinite(k) else np.nan for k in n])
+    t = np.asarray(y, float) / np.where(lat, se, 1.0)
+    lo = np.where(t > crit, crit, np.where(t < -crit, -np.inf, -crit))
+    hi = np.where(t > crit, np.inf, np.where(t < -crit, -crit, crit))
+    return replace(
+        design,
+        y=np.where(lat, 0.0, y),
+        t_lo=np.where(lat, lo, -np.inf),
+        t_hi=np.where(lat, hi, np.inf),
+    )
+
+
+def run_sbc_replicate(
+    seed, *, draws=100, tune=200, chains=2, thin=2, priors=None, directions=False
+) -> dict:
     """One SBC replicate: draw parameters and data from the prior, fit, rank the truth.
 
     Independent of every other replicate (its own seed, a per-process compiled model), so many
     replicates can run as separate tasks. Returns the ranks (0..L with L = chains*draws/thin)
-    of each parameter in ``SBC_PARAMS`` and the fit's diagnostics.
+    of each parameter in ``SBC_PARAMS`` and the fit's diagnostics. ``directions=True`` uses
+    :func:`sbc_design` with direction-only studies, whose reported classes come from the
+    simulated data (:func:`censor_direction_rows`).
     """
     priors = priors or Priors()
-    design = sbc_design()
+    design = sbc_design(directions=directions)
     rng = np.random.default_rng([int(seed), 20240])
     truth = draw_prior(design, priors, rng)
-    sim = replace(design, y=truth["y"])
-    res = fit(sim, priors=priors, draws=draws, tune=tune, chains=chains, seed=int(seed), gate="off")
+    if directions:
+        sim = censor_direction_rows(design, truth["y"], truth["r"])
+    else:
+        sim = replace(design, y=truth["y"])
+    res = fit(
+        sim,
+        priors=priors,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=int(seed),
+        gate="off",
+        adaptation="low_rank" if directions else "diag",
+    )
     out = {"seed": int(seed)}
     for name in SBC_PARAMS:
         post = res.draws(name)[::thin]
@@ -2239,6 +2296,11 @@ def run_sbc_replicate(seed, *, draws=100, tune=200, chains=2, thin=2, priors=Non
         out[f"rank_{name}"] = int(np.sum(post < t))
         out[f"true_{name}"] = float(t)
     out["n_ranks"] = int(post.shape[0])
+    if directions:
+        lat = sim.latent
+        out["n_direction_significant"] = int(
+            np.sum(lat & (np.isinf(sim.t_hi) | np.isinf(sim.t_lo)))
+        )
     d = res.diagnostics
     out.update(max_rhat=d.max_rhat, min_ess_bulk=d.min_ess_bulk, divergences=d.n_divergences)
     return out

@@ -39,7 +39,7 @@ N_DEFAULT, SEED_DEFAULT = 200, 1000
 DRAWS, TUNE, THIN = 400, 200, 4
 
 
-def plot(ranks, n_ranks, path):
+def plot(ranks, n_ranks, path, *, title="SBC of the meta-analysis model"):
     import matplotlib.pyplot as plt
     from scipy import stats
 
@@ -64,9 +64,7 @@ def plot(ranks, n_ranks, path):
         ax.set_title(name)
         ax.set_xlabel(f"rank (0-{n_ranks})")
     axes[0].set_ylabel("replicates")
-    fig.suptitle(
-        f"SBC of the meta-analysis model: {n} replicates (band: 99 % of a uniform bin count)"
-    )
+    fig.suptitle(f"{title}: {n} replicates (band: 99 % of a uniform bin count)")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

@@ -68,7 +68,8 @@ def test_bad_statements_raise(kwargs):
 
 def _numeric(n_studies=3):
     rows = []
-    for s, (y, cv) in enumerate(zip([0.20, 0.28, 0.15, 0.25][:n_studies], [0.12, 0.15, 0.1, 0.2])):
+    ys, cvs = [0.20, 0.28, 0.15, 0.25][:n_studies], [0.12, 0.15, 0.1, 0.2][:n_studies]
+    for s, (y, cv) in enumerate(zip(ys, cvs, strict=True)):
         v = cv**2 / 12
         rows.append(
             dict(

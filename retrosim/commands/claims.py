@@ -14,9 +14,56 @@ VERDICT_STYLE = {
     "supported": "bold green",
     "plausible": "green",
     "not supported": "yellow",
+    "inconclusive": "magenta",
     "contradicted": "bold red",
     "not testable with current evidence": "dim",
 }
+
+
+def fit_evidence(
+    effects,
+    statements=None,
+    *,
+    seed,
+    numeric_only=False,
+    draws=1000,
+    tune=1000,
+    chains=4,
+    priors=None,
+    robust=False,
+    marginal=True,
+    target_accept=0.95,
+    gate="off",
+):
+    """Build the meta-analysis design from the claims' evidence and fit it.
+
+    The one place where the claims' pooled model is set up (the command and the paper's
+    studies both call it). ``effects`` are :func:`retrosim.claims.analysis_rows`;
+    ``statements`` the direction-only statements (:func:`retrosim.evidence.direction_statements`),
+    which enter the likelihood (:func:`retrosim.direction_results.direction_rows`) unless
+    ``numeric_only``, ``robust`` or ``marginal=False``. Returns a
+    :class:`retrosim.inference.MetaResult`.
+    """
+    from .. import claims as cl
+    from .. import inference as inf
+    from ..direction_results import direction_rows
+
+    directions = None
+    if statements is not None and len(statements) and not (numeric_only or robust or not marginal):
+        directions, _left_out = direction_rows(cl.analysis_rows(statements), effects)
+    return inf.fit(
+        effects,
+        priors=priors or inf.Priors(),
+        robust=robust,
+        marginal=marginal,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        gate=gate,
+        target_accept=target_accept,
+        directions=directions,
+    )
 
 
 def register(subparsers):
@@ -36,7 +83,16 @@ def register(subparsers):
         default="half_normal",
         help="between-study SD prior (default half_normal; see retrosim.inference.Priors)",
     )
-    p.add_argument("--robust", action="store_true", help="Student-t study effects")
+    p.add_argument(
+        "--robust",
+        action="store_true",
+        help="Student-t study effects (numeric rows only: implies --numeric-only)",
+    )
+    p.add_argument(
+        "--numeric-only",
+        action="store_true",
+        help="leave the direction-only results out of the likelihood (the earlier analysis)",
+    )
     p.add_argument(
         "--sampled-effects",
         action="store_true",
@@ -71,16 +127,17 @@ def _table(verdicts, diagnostics):
         show_lines=False,
     )
     for col, kw in (
-        ("claim", {"max_width": 34}),
-        ("reading", {}),
-        ("claimed", {"justify": "right"}),
-        ("mean effect %", {"justify": "right"}),
-        ("new study %", {"justify": "right"}),
+        ("claim", {"max_width": 26}),
+        ("reading", {"max_width": 22}),
+        ("claimed (read as)", {"justify": "right", "max_width": 10}),
+        ("speed m/s", {"justify": "right", "no_wrap": True}),
+        ("mean effect %", {"justify": "right", "no_wrap": True}),
+        ("new study %", {"justify": "right", "no_wrap": True}),
         ("P(dir)", {"justify": "right"}),
         ("P(range)", {"justify": "right"}),
         ("studies/n", {"justify": "right"}),
-        ("verdict", {}),
-        ("votes >/=/<", {"justify": "right"}),
+        ("verdict", {"no_wrap": True}),
+        ("votes >/=/<", {"justify": "right", "no_wrap": True}),
     ):
         t.add_column(col, **kw)
     last = None
@@ -97,13 +154,22 @@ def _table(verdicts, diagnostics):
             eff, new, pdir, pin = "—", "—", "—", "—"
         word = r["verdict"]
         style = VERDICT_STYLE.get(word, "")
-        shown = f"[{style}]{word}[/]" if style else word
+        short = "not testable" if word.startswith("not testable") else word
+        shown = f"[{style}]{short}[/]" if style else short
         if not r["reliable"]:
-            shown = f"[bold red]UNRELIABLE[/] ({word})"
+            shown = f"[bold red]UNRELIABLE[/] ({short})"
+        speed = "—"
+        if np.isfinite(r["speed_ref_m_s"]):
+            speed = f"{r['speed_ref_m_s']:.2f}"
+            if np.isfinite(r["median_pct"]) and not r["speed_moderated"]:
+                speed += " any"
+            elif np.isfinite(r["median_pct"]) and r["speed_extrapolated"]:
+                speed += " ext"
         t.add_row(
             text,
             r["reading"],
             r["claimed"],
+            speed,
             eff,
             new,
             pdir,
@@ -113,6 +179,31 @@ def _table(verdicts, diagnostics):
             r["direction_votes"] or "",
         )
     return t
+
+
+def _legend(claims_module) -> str:
+    """What the table's reading rules, speeds and flags mean (printed below it)."""
+    cl = claims_module
+    lines = [
+        "not testable = not testable with current evidence (no study measured this reading)",
+        "claimed ranges: a stated number stands for the values that round to it "
+        f"(± {cl.DEFAULT_PRECISION_PCT / 2:g} points: '20-30 %' reads +15 to +35 %, "
+        "'about 30 %' 25 to 35 %); calories = gross energy (watch/treadmill), per minute and per km",
+        "speed: the registry's reference speed of the reading; 'any' = no speed moderator in "
+        "the family (the same verdict at every speed); 'ext' = beyond the speeds the family's "
+        "studies report",
+    ]
+    for ref in cl.REFERENCE_SPEEDS.values():
+        lines.append(
+            f"  {ref.mode}: {ref.speed_m_s:.2f} m/s ({ref.low_m_s:.2f}-{ref.high_m_s:.2f}: "
+            f"{ref.range_what}), {ref.what}; {ref.citation}, doi:{ref.doi}, {ref.locator}"
+        )
+    lines.append(
+        "inconclusive: the 95 % interval overlaps the claimed range and holds effects of the "
+        f"opposite direction beyond {cl.CLEAR_MARGIN_PCT:g} % or more than "
+        f"{cl.CLEAR_MARGIN_PCT:g} points beyond the claimed range"
+    )
+    return "\n".join(lines)
 
 
 def run(args) -> int:
@@ -149,16 +240,17 @@ def run(args) -> int:
             task,
             description=f"compiling and sampling the meta-analysis model ({len(effects)} effect sizes)",
         )
-        result = inf.fit(
+        result = fit_evidence(
             effects,
+            statements,
+            seed=args.seed,
+            numeric_only=args.numeric_only,
             priors=inf.Priors(tau_prior=args.tau_prior),
             robust=args.robust,
             marginal=not args.sampled_effects,
             draws=args.draws,
             tune=args.tune,
             chains=args.chains,
-            seed=args.seed,
-            gate="off",
             target_accept=args.target_accept,
         )
         prog.update(task, description="posterior predictive check and verdicts")
@@ -173,6 +265,7 @@ def run(args) -> int:
         prog.update(task, description="writing results")
         paths = cl.write_outputs(result, verdicts, ppc_rows, out, extra=extra, seed=args.seed)
     con.print(_table(verdicts, result.diagnostics))
+    con.print(_legend(cl), highlight=False)
     con.print(
         f"posterior predictive check: {ppc['share_inside_95']:.0%} of {ppc['n_rows']} effect sizes inside "
         f"their 95 % predictive interval; p(SD) = {ppc['p_sd']:.2f}, p(range) = {ppc['p_range']:.2f}"

@@ -11,7 +11,13 @@ from __future__ import annotations
 import _common
 import numpy as np
 
-INPUTS = ["data/literature", "data/references.bib", "retrosim.claims", "retrosim.evidence"]
+INPUTS = [
+    "data/literature",
+    "data/references.bib",
+    "retrosim.claims",
+    "retrosim.evidence",
+    "retrosim.commands.claims",
+]
 OUTPUTS = [
     "results/figures/forest.png",
     "results/figures/sensitivity.png",
@@ -180,6 +186,18 @@ def _effect_text(r):
     return f"{med:+d} ({lo:+d} to {hi:+d})"  # integers: no "-0"
 
 
+def _speed_text(r):
+    """Reference speed of a reading; 'any': no speed moderator, 'ext.': extrapolated."""
+    if not np.isfinite(r.speed_ref_m_s):
+        return "–"
+    text = f"{r.speed_ref_m_s:.2f}"
+    if np.isfinite(r.median_pct) and not r.speed_moderated:
+        return text + " (any)"
+    if np.isfinite(r.median_pct) and r.speed_extrapolated:
+        return text + " (ext.)"
+    return text
+
+
 def _pred_text(r):
     if not np.isfinite(r.pred_low_pct):
         return "–"
@@ -225,7 +243,8 @@ def write_claim_tables(claims, verdicts, converged):
         [
             {
                 "Claim": c.text,
-                "Claimed (%)": c.range_text().replace(" %", ""),
+                "Stated": c.stated_text(),
+                "Read as (%)": c.range_text().replace(" %", ""),
                 "Source": "; ".join(s.kind for s in c.sources),
             }
             for c in claims.CLAIMS
@@ -241,6 +260,7 @@ def write_claim_tables(claims, verdicts, converged):
             ],
             "Reading": verdicts["reading"],
             "Claimed (%)": verdicts["claimed"].str.replace(" %", ""),
+            "Speed (m/s)": [_speed_text(r) for r in verdicts.itertuples()],
             "Mean effect, % (95% CrI)": [_effect_text(r) for r in verdicts.itertuples()],
             "New study, % (95% PI)": [_pred_text(r) for r in verdicts.itertuples()],
             "P(in range)": [f"{p:.2f}" if np.isfinite(p) else "–" for p in verdicts["p_in_range"]],
@@ -259,7 +279,7 @@ def write_claim_tables(claims, verdicts, converged):
         "counts": verdicts["verdict"].value_counts().to_dict(),
     }
     for c in claims.CLAIMS:
-        out[c.key] = {"text": c.text, "claimed": c.range_text()}
+        out[c.key] = {"text": c.text, "claimed": c.range_text(), "stated": c.stated_text()}
     for r in verdicts.itertuples():
         out.setdefault(r.claim, {})[r.reading_key] = {
             "verdict": r.verdict,
@@ -273,8 +293,27 @@ def write_claim_tables(claims, verdicts, converged):
             "p_dir": _finite(float(r.p_direction)),
             "studies": int(r.n_studies),
             "participants": int(r.n_participants),
+            "speed_ref_m_s": _finite(float(r.speed_ref_m_s)),
+            "speed_moderated": bool(r.speed_moderated),
+            "speed_extrapolated": bool(r.speed_extrapolated),
         }
     return out
+
+
+def fit_claims_evidence(log):
+    """The claims' evidence (effect sizes, direction statements) and its fit: the one main fit
+    of the paper (studies/claims_speed.py calls this too, so both read the same posterior)."""
+    evidence = _common.need("evidence")
+    claims = _common.need("claims")
+    claims_command = _common.need("commands.claims")
+    effects = claims.analysis_rows(evidence.effect_sizes())
+    statements = evidence.direction_statements()
+    log.info("fitting the meta-regression to %d effect sizes (%d chains)", len(effects), CHAINS)
+    res = claims_command.fit_evidence(
+        effects, statements, draws=DRAWS, tune=TUNE, chains=CHAINS, seed=SEED, gate="warn"
+    )
+    log.info("%s", res.diagnostics)
+    return effects, statements, res
 
 
 def main() -> None:
@@ -283,13 +322,9 @@ def main() -> None:
     import pandas as pd
     from scipy.stats import norm
 
-    evidence = _common.need("evidence")
     inference = _common.need("inference")
     claims = _common.need("claims")
-    effects = claims.analysis_rows(evidence.effect_sizes())
-    log.info("fitting the meta-regression to %d effect sizes (%d chains)", len(effects), CHAINS)
-    res = inference.fit(effects, draws=DRAWS, tune=TUNE, chains=CHAINS, seed=SEED, gate="warn")
-    log.info("%s", res.diagnostics)
+    effects, statements, res = fit_claims_evidence(log)
     rows, pooled = [], {}
     for fam in [f for f in FAMILIES if f in res.design.families]:
         e = _pct(res.effect_draws(fam))
@@ -324,12 +359,12 @@ def main() -> None:
     _common.write_table(table, "meta_pooled")
     _common.savefig(forest_figure(effects, pooled, plt), "forest")
 
-    verdicts = claims.evaluate(res, statements=evidence.direction_statements())
+    verdicts = claims.evaluate(res, statements=statements)
     verdict_values = write_claim_tables(claims, verdicts, res.converged)
 
     log.info("sensitivity: %d prior variants", len(inference.SENSITIVITY_VARIANTS))
     sens, fits = inference.sensitivity(
-        effects,
+        res.design,
         draws=CHECK_DRAWS,
         tune=CHECK_TUNE,
         chains=CHECK_CHAINS,
@@ -352,6 +387,7 @@ def main() -> None:
     lo = loso[loso["family"].isin(FAMILIES) & np.isfinite(loso["shift_pct_points"])]
     values = {
         "converged": res.converged,
+        "n_direction_rows": int(getattr(res.design, "n_latent", 0)),
         "diagnostics": {
             "max_rhat": res.diagnostics.max_rhat,
             "min_ess_bulk": res.diagnostics.min_ess_bulk,
@@ -414,6 +450,12 @@ def main() -> None:
             "p_direction": claims.P_DIRECTION_SUPPORTED,
             "p_plausible": claims.P_PLAUSIBLE,
             "p_contradicted": claims.P_CONTRADICTED,
+            "p_direction_plausible": claims.P_DIRECTION_PLAUSIBLE,
+            "min_studies": claims.MIN_STUDIES_SUPPORTED,
+            "precision_pct": claims.DEFAULT_PRECISION_PCT,
+            "clear_margin_pct": claims.CLEAR_MARGIN_PCT,
+            "rounding_half_pct": claims.DEFAULT_PRECISION_PCT / 2,
+            "interval_pct": claims.INTERVAL_PCT,
         },
     }
     _common.write_values("meta_analysis", values)

@@ -64,7 +64,7 @@ mean speed of whatever studies are in a family:
   2022 [1]_, values as reported by New Scientist [2]_); the reference is their midpoint, and the
   verdict is also given at both ends (``verdict_at_low_speed``, ``verdict_at_high_speed``);
 * **walking**: the usual outdoor walking pace of healthy adults, 1.31 m/s (95 % CI
-  1.27–1.35 m/s; Murtagh et al. 2021 [3]_, abstract).
+  1.27–1.35 m/s; Murtagh et al. 2020 [3]_, abstract).
 
 For a self-selected-speed reading the reference is the forward speed. A family whose rows
 share one speed has no speed moderator (the model switches it off), so its verdict is the same
@@ -104,18 +104,18 @@ divergence) keeps its word but is marked **unreliable** (``reliable = False``).
 
 References
 ----------
-.. [1] J. C. Selinger, J. L. Hicks, R. K. Jacobs, S. D. Uhlrich, et al., "Running in the wild:
-   Energetics explain ecological running speeds", Current Biology 32(10), 2309-2315.e3, 2022.
-   doi:10.1016/j.cub.2022.03.076 (abstract read; the speed values were read in [2]_, the
-   paper's results section could not be read).
+.. [1] J. C. Selinger et al. (co-author list not read), "Running in the wild: Energetics
+   explain ecological running speeds", Current Biology 32(10), 2309-2315.e3, 2022.
+   doi:10.1016/j.cub.2022.03.076, PMID 35487220 (abstract read; the speed values were read in
+   [2]_, the paper's results section could not be read).
 .. [2] A. Wilkins, "People instinctively run at their most energy-efficient speed", New
    Scientist, 28 April 2022 (news report of [1]_: "from the outdoor runners ... women run at a
    speed of 2.74 metres per second while men run at 3.25 metres per second").
    https://www.newscientist.com/article/2318050-people-instinctively-run-at-their-most-energy-efficient-speed/
 .. [3] E. M. Murtagh, J. L. Mair, E. Aguiar, C. Tudor-Locke, M. H. Murphy, "Outdoor walking
    speeds of apparently healthy adults: a systematic review and meta-analysis", Sports
-   Medicine 51(1), 125-141, 2021. doi:10.1007/s40279-020-01351-3 (abstract: usual pace
-   1.31 m/s, 95 % CI 1.27-1.35, from 35 studies).
+   Medicine, issue 1, 125-141, 2020 (volume not read). doi:10.1007/s40279-020-01351-3, PMID
+   33030707 (abstract: usual pace 1.31 m/s, 95 % CI 1.27-1.35, from 35 studies).
 """
 
 from __future__ import annotations
@@ -233,7 +233,7 @@ REFERENCE_SPEEDS = {
         high_m_s=1.35,
         what="typical walking speed: usual outdoor walking pace of healthy adults (meta-analysis)",
         range_what="95 % CI of the pooled mean",
-        citation="Murtagh et al. 2021, Sports Medicine 51(1):125-141",
+        citation="Murtagh et al. 2020, Sports Medicine (1):125-141",
         doi="10.1007/s40279-020-01351-3",
         locator="abstract (usual pace)",
     ),

@@ -82,7 +82,7 @@ def _summary_tables(data, effects):
         ),
         (
             "Result-only rows by significance (independent reports; all rows in brackets)",
-            ("family", "significant", "not significant", "not stated", "with a p value"),
+            ("family", "significant", "not significant", "direction only", "with a p value"),
             _significance_rows(data),
         ),
         (

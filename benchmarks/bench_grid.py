@@ -74,8 +74,10 @@ def _loop(params, n_cells, knee_too=False):
     from retrosim import knee
     from retrosim.chain import MODE_MODELS
 
-    n_draws = len(params["kvert_ratio"])
-    kparams = knee.sample_parameters(n_draws, np.random.default_rng(0)) if knee_too else None
+    n_draws = len(params["dir_contact_time"])
+    effects = {k: params[k] for k in knee.DIRECTION_EFFECTS}
+    kparams = (knee.sample_parameters(n_draws, np.random.default_rng(0), effects=effects)
+               if knee_too else None)  # fmt: skip
     done = 0
     for v in GRID["speed"]:
         for m in GRID["mass"]:
@@ -92,7 +94,8 @@ def _loop(params, n_cells, knee_too=False):
                                                                  _check=False)  # fmt: skip
                             for model in MODE_MODELS[md]:
                                 if model == "kram_taylor":
-                                    vol = p["muscle_volume_ratio"] if d == "backward" else 1.0
+                                    vol = (np.exp(en.volume_term(v) * p["dir_muscle_volume"])
+                                           if d == "backward" else 1.0)  # fmt: skip
                                     net = en._kram_taylor(g["contact_time_s"], v, vol, None, p)
                                 else:
                                     net = en.forward_net_rate(model, v, md, i, params=p)

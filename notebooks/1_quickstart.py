@@ -29,8 +29,8 @@ from retrosim.chain import RetroChain
 
 FAST = os.environ.get("RETROSIM_NOTEBOOK_FAST") == "1"  # the test suite runs a small version
 N_DRAWS = 50 if FAST else 500
-# Calibrated draws fit the direction parameters to the published evidence with PyMC (about a
-# minute the first time); the literature priors alone are instant.
+# Calibrated draws take the direction effects from their posterior given the published
+# evidence (exact, under a second); the literature priors alone are wider.
 CALIBRATED = not FAST
 print("retrosim", retrosim.__version__)
 

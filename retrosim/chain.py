@@ -84,6 +84,7 @@ def evaluate(speed_m_s, mass_kg, direction, mode, grade, params, *, models=en.MO
     energy : dict of ndarray
         Energy outputs with axes ``("model",) + DIMS``.
     """
+    params = {**en.direction_params_nominal(), **params}
     p = {k: (_axis(v, "draw") if np.ndim(v) == 1 else v) for k, v in params.items()}
     v = _axis(np.asarray(speed_m_s, float), "speed")
     m = _axis(np.asarray(mass_kg, float), "mass")
@@ -144,9 +145,9 @@ def _mode_per_kg(md, v, i, dirs, back, leg, p, models, rer):
     """Gait outputs at 1 kg and the net rate of each model [W/kg] (None: N/A) for one mode."""
     if md == "run":
         g = ga.spring_mass_running(v, 1.0, leg, dirs, params=p, _check=False)
-        # backward/forward net ratio (t_cF / t_cB) x muscle-volume ratio [Wright 2001]
-        tcf = ga._forward_contact_time(v, p)
-        ratio = np.where(back, tcf / g["contact_time_s"] * p["muscle_volume_ratio"], 1.0)
+        # backward/forward net ratio: contact-time ratio x speed-dependent muscle-volume term
+        vol_b = np.exp(en.volume_term(v) * p["dir_muscle_volume"])
+        ratio = np.where(back, np.exp(-np.asarray(p["dir_contact_time"])) * vol_b, 1.0)
         possible = None  # every speed can be run
     else:
         g = ga.inverted_pendulum_walking(v, 1.0, leg, dirs, params=p, _check=False)
@@ -159,7 +160,7 @@ def _mode_per_kg(md, v, i, dirs, back, leg, p, models, rer):
             continue
         if model == "kram_taylor":
             # mechanistic: backward uses the backward contact time and muscle volume
-            vol = np.where(back, p["muscle_volume_ratio"], 1.0)
+            vol = np.where(back, vol_b, 1.0)
             net = en._kram_taylor(g["contact_time_s"], v, vol, en.kram_taylor_coefficient(rer), p)
             net = np.where(i == 0.0, net, np.nan)
         else:
@@ -182,7 +183,7 @@ class RetroChain:
     leg_length_m : float, optional
         Leg length [m] (default 0.53 x 1.72 m, see ``data/parameters/gait.csv``).
     knee : bool
-        Add knee variables when :mod:`retrosim.knee` provides ``from_gait``.
+        Add the knee variables of :func:`retrosim.knee.from_gait`.
 
     Examples
     --------
@@ -278,7 +279,7 @@ class RetroChain:
             add(name, arr, ("model", *DIMS), units, long_name)
         warnings = self._warnings(speed, mode)
         if self.knee:
-            self._add_knee(gait_out, speed, mass, direction, mode, n_draws, rng, add)
+            self._add_knee(gait_out, speed, mass, direction, mode, n_draws, rng, add, params)
         ds = xr.Dataset(variables, coords=coords)
         for d, (units, long_name) in COORD_ATTRS.items():
             ds[d].attrs.update(units=units, long_name=long_name)
@@ -307,15 +308,13 @@ class RetroChain:
             out.append(f"walk: speeds above sqrt(g L) = {np.sqrt(G * leg):.2f} m/s are NaN")
         return out
 
-    def _add_knee(self, gait_out, speed, mass, direction, mode, n_draws, rng, add):
-        try:
-            from . import knee
-        except ImportError:  # knee model not available yet
-            return
-        if not hasattr(knee, "from_gait"):
-            return
-        kparams = knee.sample_parameters(n_draws, rng) if hasattr(knee, "sample_parameters") \
-            else None  # fmt: skip
+    def _add_knee(self, gait_out, speed, mass, direction, mode, n_draws, rng, add, params):
+        from . import knee
+
+        # backward knee inputs = forward x exp(direction effect) with the effects of the same
+        # draws as the gait and energetics (paired); Roos's own estimates if params lack them
+        effects = {k: params[k] for k in knee.DIRECTION_EFFECTS if k in params}
+        kparams = knee.sample_parameters(n_draws, rng, effects=effects or None)
         out = knee.from_gait(
             gait_out, mass_kg=_axis(mass, "mass"),
             direction=_axis(np.asarray(direction), "direction"),

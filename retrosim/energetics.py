@@ -2,15 +2,28 @@
 
 One plain function per published model (pvlib style), each returning its native
 quantity; :func:`energy_outputs` turns a net metabolic rate into every unit people and
-researchers ask for. Backward locomotion:
+researchers ask for. Backward locomotion, as a ratio of **net** metabolic rates at the same
+speed (paired with forward: backward = forward x ratio):
 
-* **mechanistic** in the force-time model (:func:`kram_taylor`): the backward/forward
-  ratio is ``(t_c,F / t_c,B) x (V_musc,B / V_musc,F)`` [6]_ with contact times from
-  :mod:`retrosim.gait`;
-* an **explicit direction factor** (:func:`direction_factor`) multiplies the net cost of
-  every other model. For running it is the same mechanistic ratio (so all models agree
-  on the backward penalty); for walking it is ``exp(a + s (v - v0))`` with ``a, s``
-  calibrated against the published walking contrasts (:mod:`retrosim.calibration`).
+* **running** (every model, so all agree on the backward penalty): the force-time ratio [6]_
+
+      E_B / E_F = (t_c,F / t_c,B) x (V_B / V_F)(v)
+                = exp(-dir_contact_time + h(v) dir_muscle_volume)
+
+  with the contact-time direction effect of :mod:`retrosim.gait` and a **speed-dependent**
+  muscle-volume term: Wright & Weyand found the backward-forward differences in 1/t_c
+  directly proportional to the metabolic differences at their five slowest speeds and a
+  greater active muscle volume at 3.0 m/s, one of the three highest [6]_. So ``h(v) = 0`` up
+  to the fifth of their eight speeds (1.75-3.50 m/s, taken as equally spaced: 2.75 m/s), rises
+  linearly to 1 at 3.0 m/s and stays 1 above (no evidence on a further change; an
+  assumption), :func:`volume_term`. The magnitude ``dir_muscle_volume`` is calibrated on the
+  published energy ratios, not taken from Wright & Weyand's +10 % (the same four runners gave
+  the +35 % the calibration uses; the +10 % is kept as a hold-out check);
+* **walking**: ``exp(a + s (v - v0))`` with ``a, s`` calibrated against the published walking
+  contrasts converted to net ratios (resting VO2 subtracted, :mod:`retrosim.calibration`).
+
+Gross = net + resting metabolism (explicit: :data:`RESTING_VO2_ML_KG_MIN`), so a gross ratio is
+always nearer 1 than the net one.
 
 VO2 is converted to energy with the Weir (1949) equation [7]_,
 ``kcal/L O2 = 3.941 + 1.106 RER`` (read as quoted on public calculators), at a
@@ -157,8 +170,8 @@ def kram_taylor(contact_time_s, speed_m_s, *, volume_ratio=1.0, coefficient_m=No
 
     ``E / m = c g (V(v) / V_ref) * volume_ratio / t_c`` where ``V(v)/V_ref`` is the
     active-muscle-volume power law through Kipp et al.'s volumes [8]_, and
-    ``volume_ratio`` the backward/forward muscle volume per unit force (1.10, [6]_) for
-    backward running.
+    ``volume_ratio`` the backward/forward muscle volume per unit force for backward running
+    (``exp(h(v) dir_muscle_volume)``, :func:`volume_term`).
 
     Parameters
     ----------
@@ -205,14 +218,60 @@ def kram_taylor_coefficient(rer=DEFAULT_RER) -> float:
 
 # --------------------------------------------------------------------------- direction
 def direction_params_nominal() -> dict:
-    """Nominal (prior-centre) walking direction parameters: log-ratio 0, slope 0."""
-    return {"walk_log_ratio": 0.0, "walk_log_slope": 0.0, "walk_ref_speed_m_s": 1.34}
+    """Nominal (prior-centre) direction parameters of the energetics.
+
+    Walking log-ratio 0 and slope 0 (no direction effect a priori) at the reference speed
+    1.34 m/s; running muscle-volume term 0 (1/t_c alone).
+    """
+    return {"walk_log_ratio": 0.0, "walk_log_slope": 0.0, "walk_ref_speed_m_s": 1.34,
+            "dir_muscle_volume": 0.0}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def volume_term_speeds() -> tuple[float, float]:
+    """Speeds [m/s] where the muscle-volume term starts and reaches its full size.
+
+    Onset: the fifth of Wright & Weyand's eight speeds from 1.75 to 3.50 m/s [6]_ (equal
+    spacing assumed: the abstract gives the range and the count); full: 3.0 m/s, where they
+    estimated the muscle volumes.
+    """
+    lo, hi = _gait._p("ww_speed_low"), _gait._p("ww_speed_high")
+    speeds = np.linspace(lo, hi, int(_gait._p("ww_n_speeds")))
+    onset = float(speeds[int(_gait._p("ww_n_speeds_proportional")) - 1])
+    full = _gait._p("ww_volume_speed")
+    if not onset < full:
+        raise InputError(f"volume term onset {onset} m/s must be below {full} m/s",
+                         file=_gait.DATA_DIR / _gait.PARAMETER_FILE)  # fmt: skip
+    return onset, full
+
+
+def volume_term(speed_m_s):
+    """Shape ``h(v)`` of the running muscle-volume direction term (0 to 1), see module docstring.
+
+    Parameters
+    ----------
+    speed_m_s : array_like
+        Running speed [m/s].
+
+    Returns
+    -------
+    numpy.ndarray
+        0 at and below the onset speed, 1 at and above 3.0 m/s, linear between.
+    """
+    onset, full = volume_term_speeds()
+    v = np.asarray(speed_m_s, dtype=float)
+    return np.clip((v - onset) / (full - onset), 0.0, 1.0)
 
 
 def running_direction_ratio(speed_m_s, params=None):
-    """Backward/forward net metabolic ratio of running: ``(t_cF/t_cB) x volume ratio`` [6]_."""
-    p = _gait.nominal_parameters() if params is None else params
-    return _gait.running_contact_ratio(speed_m_s, p) * p["muscle_volume_ratio"]
+    """Backward/forward net metabolic ratio of running [6]_ (module docstring).
+
+    ``exp(-dir_contact_time + h(v) dir_muscle_volume)``: contact-time ratio of
+    :mod:`retrosim.gait` times the speed-dependent muscle-volume term.
+    """
+    p = {**_gait.nominal_parameters(), **direction_params_nominal(), **(params or {})}
+    v = np.asarray(speed_m_s, dtype=float)
+    return np.exp(-np.asarray(p["dir_contact_time"]) + volume_term(v) * p["dir_muscle_volume"])
 
 
 def walking_direction_ratio(speed_m_s, params=None):
@@ -371,9 +430,8 @@ def metabolic_rate(model, speed_m_s, mass_kg, direction="forward", mode="run", g
         tc = _gait.spring_mass_running(v, 1.0, None, direction, params=p, _check=False)[
             "contact_time_s"
         ]
-        net = np.where(i == 0.0, _kram_taylor(tc, v, 1.0, kram_taylor_coefficient(rer), p), np.nan)
-        if direction == "backward":
-            net = net * p["muscle_volume_ratio"]
+        vol = np.exp(volume_term(v) * p["dir_muscle_volume"]) if direction == "backward" else 1.0
+        net = np.where(i == 0.0, _kram_taylor(tc, v, vol, kram_taylor_coefficient(rer), p), np.nan)
     else:
         net = forward_net_rate(model, v, mode, i, params=p, rer=rer)
         net = net * direction_factor(v, mode, direction, p)

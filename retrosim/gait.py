@@ -1,23 +1,43 @@
 """Gait models: spring-mass running and inverted-pendulum walking, forward and backward.
 
 Plain vectorised functions (pvlib style). Every published constant is read from
-``data/parameters/gait.csv`` (value, uncertainty, units, citation, locator) by
+``data/parameters/gait.csv`` (value, uncertainty, units, speed, citation, locator) by
 :func:`load_parameters`; nothing numeric about people is typed into this module.
 
-Running (bouncing gait)
------------------------
-* Forward contact time follows a power law ``t_c = a * v**b`` through the two group
-  means of Kipp et al. [1]_ (0.280 s at 8 km/h, 0.190 s at 18 km/h).
-* Step period comes from the bouncing-system model of Cavagna et al. [2]_ [3]_: the
-  mass-specific vertical stiffness ``k/m = (pi / t_ce)**2`` fixes the duration ``t_ce``
-  of the lower part of the vertical oscillation (force > body weight). At low and
-  moderate speeds the rebound is on-off-ground symmetric, so the step period is
-  ``2 * t_ce`` [3]_. Backward running has a stiffer bouncing system (499 vs 352 s^-2)
-  with "a similar duration of the upper part" [2]_, so its step period is
-  ``pi/sqrt(k_B/m) + pi/sqrt(k_F/m)``; its aerial time is longer by the measured
-  0.098 - 0.072 s [2]_. Contact time = step period - aerial time.
+Running (bouncing gait), forward
+--------------------------------
+* Contact time follows a power law ``t_c = a v**b`` through the two group means of
+  Kipp et al. [1]_ (0.280 s at 8 km/h, 0.190 s at 18 km/h), times a population scale
+  ``tc_scale``.
+* Step frequency rises with speed as ``f = f_ref (v / v_ref)**e`` (``v_ref`` = 3 m/s), times a
+  population scale ``sf_scale``. The exponent ``e`` is the mean of the within-study changes
+  of preferred cadence with speed (van Oeveren et al. 2017 [9]_: 77, 79, 80 strides/min at
+  2.4, 2.6, 2.9 m/s; the outdoor study [10]_: +3 steps/min at a 15 % higher speed than
+  3.04 m/s; Cavanagh & Kram [11]_: +4 % over 3.15-4.12 m/s); ``f_ref`` is the mean of the
+  studies' levels moved to ``v_ref`` with that exponent ([9]_, [10]_ 165 steps/min at
+  3.04 m/s, Moore et al. [12]_ 2.67 Hz at 12.7 km/h). The spread of the study levels and
+  of the study exponents is the prior spread of ``sf_scale`` and ``sf_exponent``
+  (:func:`cadence_law`). Flight time = 1/f - t_c.
 * Peak force, centre-of-mass drop, leg compression and stiffness use the sine-wave
   method of Morin et al. [4]_.
+
+Running, backward: paired direction effects
+-------------------------------------------
+Backward quantities are the forward ones times ``exp(direction effect)``::
+
+    f_B   = f_F   exp(dir_step_frequency)     step frequency
+    t_c,B = t_c,F exp(dir_contact_time)       contact time
+
+so a forward/backward ratio carries only the uncertainty of the direction effect, not of the
+absolute levels. The prior centres come from the bouncing-system analysis of Cavagna et al.
+[2]_ [3]_: the mass-specific vertical stiffness ``k/m = (pi / t_ce)**2`` is 499 s^-2 backward
+and 352 s^-2 forward, so the lower part of the oscillation is shorter by ``sqrt(352/499)``;
+with contact time taken proportional to ``t_ce`` (an assumption) ``dir_contact_time`` is
+centred on ``-ln(499/352)/2``, and with a stiffer lower part and "a similar duration of the
+upper part" [2]_ the step period is ``(t_ce,B + t_ce,F)`` instead of ``2 t_ce,F``, which
+centres ``dir_step_frequency`` on ``ln(2 / (1 + sqrt(352/499)))``. Their prior SDs are stated
+assumptions (``gait.csv``); :mod:`retrosim.calibration` updates them with the published
+backward/forward ratios (peak force, energy, knee moment).
 
 Walking (inverted pendulum)
 ---------------------------
@@ -53,6 +73,14 @@ References
    accelerated walking speed. J Gerontol A 2005;60(5):627 (abstract).
 .. [8] Wright S, Weyand PG. The application of ground force explains the energetic
    cost of running backward and forward. J Exp Biol 2001;204:1805-1815.
+.. [9] van Oeveren BT, de Ruiter CJ, Beek PJ, van Dieen JH. Optimal stride frequencies in
+   running at different speeds. PLoS One 2017;12(10):e0184273 (abstract).
+.. [10] Individual optimal step frequency during outdoor running. Eur J Sport Sci
+   2020;20(2):182-190. doi:10.1080/17461391.2019.1626911 (abstract).
+.. [11] Cavanagh PR, Kram R. Stride length in distance running: velocity, body dimensions,
+   and added mass effects. PMID 2674599 (abstract).
+.. [12] Moore IS et al. Humans optimize ground contact time and leg stiffness to minimize the
+   metabolic cost of running. Front Sports Act Living 2019. doi:10.3389/fspor.2019.00053
 """
 
 from __future__ import annotations
@@ -119,13 +147,102 @@ def _p(name, direction=None, column="value"):
     return float(rows[column].iloc[0])
 
 
+#: Step frequency units of ``gait.csv`` -> factor to Hz (a stride is two steps).
+_CADENCE_TO_HZ = {"Hz": 1.0, "steps/min": 1.0 / 60.0, "strides/min": 2.0 / 60.0}
+#: Reference speed of the forward cadence law [m/s] (middle of the cadence data).
+CADENCE_REF_SPEED_M_S = 3.0
+
+
+def _cadence_rows(name, units=_CADENCE_TO_HZ):
+    df = _table()
+    rows = df[(df["name"] == name) & (df["mode"] == "run") & (df["direction"] == "forward")]
+    bad = rows[~rows["units"].isin(list(units))]
+    if len(bad):
+        raise InputError(
+            f"parameter {name!r} has units {bad['units'].iloc[0]!r}; expected one of "
+            f"{sorted(units)}", file=DATA_DIR / PARAMETER_FILE, row=int(bad.index[0]) + 1,
+            column="units",
+        )  # fmt: skip
+    return rows
+
+
+@functools.lru_cache(maxsize=1)
+def cadence_law() -> dict:
+    """Forward running cadence law ``f = f_ref (v / v_ref)**e`` fitted to ``gait.csv``.
+
+    Every ``cadence_run`` row is a group-mean step (or stride) frequency at one speed;
+    ``cadence_run_increase`` + ``speed_increase_pct`` and ``cadence_run_change_pct`` rows are
+    within-study changes with speed. Computed here, never typed:
+
+    * each study's exponent ``e_s``: the least-squares slope of ln f on ln v over its own
+      speeds (or ``ln(1 + change) / ln(v_high / v_low)`` for a reported change);
+      ``e`` = mean over studies, ``e_sd`` = their SD (between-study spread);
+    * each study's level at ``v_ref``: ``mean(ln f_i + e ln(v_ref / v_i))``; ``f_ref`` =
+      exp(mean level), ``level_sd`` = SD of the study levels (log scale).
+
+    Returns
+    -------
+    dict
+        ``f_ref_hz``, ``v_ref_m_s``, ``exponent``, ``exponent_sd``, ``level_log_sd`` and the
+        per-study ``exponents`` and ``levels_hz`` (for the record).
+    """
+    rows = _cadence_rows("cadence_run")
+    f_hz = rows["value"].to_numpy(float) * rows["units"].map(_CADENCE_TO_HZ).to_numpy(float)
+    v = rows["speed_m_s"].to_numpy(float)
+    groups = rows["group"].to_numpy(str)
+    exps = {}
+    for g in dict.fromkeys(groups):
+        sel = groups == g
+        if sel.sum() >= 2:
+            x, y = np.log(v[sel]), np.log(f_hz[sel])
+            exps[g] = float(np.polyfit(x, y, 1)[0])
+    inc = _cadence_rows("cadence_run_increase")
+    for _, r in inc.iterrows():
+        g = r["group"]
+        base = rows[rows["group"] == g]
+        pct = _table()[(_table()["name"] == "speed_increase_pct") & (_table()["group"] == g)]
+        if len(base) != 1 or len(pct) != 1:
+            raise InputError(
+                f"cadence_run_increase of group {g!r} needs one cadence_run and one "
+                "speed_increase_pct row of the same group", file=DATA_DIR / PARAMETER_FILE,
+            )  # fmt: skip
+        f0 = float(base["value"].iloc[0]) * _CADENCE_TO_HZ[base["units"].iloc[0]]
+        df_hz = float(r["value"]) * _CADENCE_TO_HZ[r["units"]]
+        exps[g] = float(np.log1p(df_hz / f0) / np.log1p(float(pct["value"].iloc[0]) / 100.0))
+    for _, r in _cadence_rows("cadence_run_change_pct", ("%",)).iterrows():
+        exps[r["group"]] = float(
+            np.log1p(float(r["value"]) / 100.0)
+            / np.log(float(r["speed_high_m_s"]) / float(r["speed_m_s"]))
+        )
+    e = float(np.mean(list(exps.values())))
+    e_sd = float(np.std(list(exps.values()), ddof=1))
+    v_ref = CADENCE_REF_SPEED_M_S
+    levels = {}
+    for g in dict.fromkeys(groups):
+        sel = groups == g
+        levels[g] = float(np.mean(np.log(f_hz[sel]) + e * np.log(v_ref / v[sel])))
+    lv = np.array(list(levels.values()))
+    return {
+        "f_ref_hz": float(np.exp(lv.mean())),
+        "v_ref_m_s": v_ref,
+        "exponent": e,
+        "exponent_sd": e_sd,
+        "level_log_sd": float(np.std(lv, ddof=1)),
+        "exponents": exps,
+        "levels_hz": {g: float(np.exp(x)) for g, x in levels.items()},
+    }
+
+
 @functools.lru_cache(maxsize=1)
 def nominal_parameters() -> dict:
     """Point values of every gait parameter used by the models (floats).
 
     Derived quantities are computed here from the table, never typed in:
     ``tc_a``, ``tc_b`` (power law through Kipp's two contact times), ``volume_exponent``
-    (power law through Kipp's muscle volumes), ``walk_w_m_s`` (walk ratio constant).
+    (power law through Kipp's muscle volumes), ``sf_ref_hz``, ``sf_exponent`` (cadence law,
+    :func:`cadence_law`), the prior centres of the running direction effects
+    ``dir_step_frequency`` and ``dir_contact_time`` (Cavagna's stiffnesses, module docstring)
+    and ``walk_w_m_s`` (walk ratio constant).
     """
     v8, v18 = float(kmh_to_m_s(8.0)), float(kmh_to_m_s(18.0))
     tc8, tc18 = _p("tc_run_8kmh"), _p("tc_run_18kmh")
@@ -133,9 +250,9 @@ def nominal_parameters() -> dict:
     tc_a = tc8 / v8**tc_b
     vol8, vol18 = _p("muscle_volume_8kmh"), _p("muscle_volume_18kmh")
     kf, kb = _p("kvert_mass_specific", "forward"), _p("kvert_mass_specific", "backward")
-    af, ab = _p("aerial_time", "forward"), _p("aerial_time", "backward")
     v_wrt = _p("walk_run_transition_speed")
     f_wrt = _p("walk_run_transition_cadence") / 60.0
+    law = cadence_law()
     return {
         "v_ref_m_s": v8,
         "v_ref_hi_m_s": v18,
@@ -143,11 +260,12 @@ def nominal_parameters() -> dict:
         "tc_b": float(tc_b),
         "tc_scale": 1.0,
         "volume_exponent": float(np.log(vol18 / vol8) / np.log(v18 / v8)),
-        "kvert_forward_s2": kf,
-        "kvert_ratio": kb / kf,
-        "aerial_forward_s": af,
-        "delta_aerial_s": ab - af,
-        "muscle_volume_ratio": _p("muscle_volume_ratio"),
+        "sf_ref_hz": law["f_ref_hz"],
+        "sf_ref_speed_m_s": law["v_ref_m_s"],
+        "sf_exponent": law["exponent"],
+        "sf_scale": 1.0,
+        "dir_step_frequency": float(np.log(2.0 / (1.0 + np.sqrt(kf / kb)))),
+        "dir_contact_time": float(-0.5 * np.log(kb / kf)),
         "walk_w_m_s": v_wrt / f_wrt**2,
         "walk_transition_speed_m_s": v_wrt,
         "stance_pct_intercept": _p("stance_pct_intercept"),
@@ -157,29 +275,34 @@ def nominal_parameters() -> dict:
     }
 
 
-#: Parameters that vary between draws (the rest stay at their nominal values).
-SAMPLED = ("tc_scale", "kvert_ratio", "delta_aerial_s", "muscle_volume_ratio",
+#: Parameters that vary between draws (the rest stay at their nominal values). The first
+#: three are forward (population) levels; the ``dir_*`` entries are direction effects
+#: ``ln(backward / forward)``.
+SAMPLED = ("tc_scale", "sf_scale", "sf_exponent", "dir_step_frequency", "dir_contact_time",
            "walk_step_frequency_ratio")  # fmt: skip
+#: The running direction effects of this module (calibrated by :mod:`retrosim.calibration`).
+DIRECTION_EFFECTS = ("dir_step_frequency", "dir_contact_time")
 
 
 def prior_spec() -> dict:
     """Prior of each sampled gait parameter: name -> (distribution, centre, spread).
 
     ``lognormal`` entries give (median, sigma of the log); ``normal`` give (mean, sd).
-    Spreads are the published SEM/SD where one exists, otherwise the stated assumptions
-    in ``gait.csv`` (rows with citation_key ``assumption``).
+    Spreads are the published SD/between-study spread where one exists, otherwise the stated
+    assumptions in ``gait.csv`` (rows with citation_key ``assumption``).
     """
     nom = nominal_parameters()
-    vol_sem = _p("muscle_volume_ratio", column="uncertainty")
+    law = cadence_law()
     return {
         "tc_scale": ("lognormal", 1.0, _p("tc_run_scale_cv", column="uncertainty")),
-        "kvert_ratio": ("lognormal", nom["kvert_ratio"], _p("kvert_ratio_log_sd")),
-        "delta_aerial_s": ("normal", nom["delta_aerial_s"], _p("delta_aerial_time_sd")),
-        "muscle_volume_ratio": (
-            "lognormal",
-            nom["muscle_volume_ratio"],
-            vol_sem / nom["muscle_volume_ratio"],
+        "sf_scale": ("lognormal", 1.0, law["level_log_sd"]),
+        "sf_exponent": ("normal", law["exponent"], law["exponent_sd"]),
+        "dir_step_frequency": (
+            "normal",
+            nom["dir_step_frequency"],
+            _p("dir_step_frequency_prior_sd"),
         ),
+        "dir_contact_time": ("normal", nom["dir_contact_time"], _p("dir_contact_time_prior_sd")),
         "walk_step_frequency_ratio": (
             "lognormal",
             1.0,
@@ -308,8 +431,10 @@ def _forward_contact_time(v, p):
     return p["tc_scale"] * p["tc_a"] * v ** p["tc_b"]
 
 
-def running_contact_ratio(speed_m_s, params=None):
-    """Forward / backward contact-time ratio of the running model [1] (used by energetics).
+def forward_step_frequency(speed_m_s, params=None):
+    """Forward running step frequency [Hz] of the cadence law (module docstring, [9]_-[12]_).
+
+    ``f = sf_scale * f_ref * (v / v_ref)**sf_exponent``; unchecked, broadcasting.
 
     Parameters
     ----------
@@ -319,14 +444,33 @@ def running_contact_ratio(speed_m_s, params=None):
         Gait parameters (default :func:`nominal_parameters`).
     """
     p = nominal_parameters() if params is None else params
-    g = spring_mass_running(speed_m_s, 1.0, 1.0, "forward", params=p, _check=False)
-    b = spring_mass_running(speed_m_s, 1.0, 1.0, "backward", params=p, _check=False)
-    return g["contact_time_s"] / b["contact_time_s"]
+    v = np.asarray(speed_m_s, dtype=float)
+    return p["sf_scale"] * p["sf_ref_hz"] * (v / p["sf_ref_speed_m_s"]) ** p["sf_exponent"]
+
+
+def running_contact_ratio(speed_m_s, params=None):
+    """Forward / backward contact-time ratio of the running model, ``exp(-dir_contact_time)``.
+
+    Parameters
+    ----------
+    speed_m_s : array_like
+        Running speed [m/s] (the ratio does not depend on it; kept for broadcasting).
+    params : dict, optional
+        Gait parameters (default :func:`nominal_parameters`).
+    """
+    p = nominal_parameters() if params is None else params
+    v = np.asarray(speed_m_s, dtype=float)
+    return np.exp(-np.asarray(p["dir_contact_time"])) + 0.0 * v
 
 
 def spring_mass_running(speed_m_s, mass_kg, leg_length_m=None, direction="forward", *,
                         params=None, _check=True):  # fmt: skip
     """Spring-mass (bouncing) model of running, forward or backward.
+
+    Forward contact time and step frequency follow their published speed laws; backward ones
+    are the forward ones times ``exp(dir_contact_time)`` and ``exp(dir_step_frequency)``
+    (paired direction effects, module docstring). Flight time is ``1/f - t_c`` (0 if that
+    is negative: grounded running).
 
     Parameters
     ----------
@@ -354,17 +498,14 @@ def spring_mass_running(speed_m_s, mass_kg, leg_length_m=None, direction="forwar
         leg_length_m = check_leg_length(leg_length_m)
     back = _is_backward(direction, check=_check)
     v = np.asarray(speed_m_s, dtype=float)
-    kf = p["kvert_forward_s2"]
-    half_f = np.pi / np.sqrt(kf)  # duration of the lower part of the oscillation [s]
-    half_b = np.pi / np.sqrt(kf * p["kvert_ratio"])
-    period_f = 2.0 * half_f  # symmetric rebound: step period = resonant period
-    period_b = half_b + half_f  # stiffer lower part, same upper part [2]
+    # small arrays first (speed x draw), then one selection by direction
     tc_f = _forward_contact_time(v, p)
-    tc_b = tc_f - (period_f - period_b) - p["delta_aerial_s"]
-    tc = np.where(back, tc_b, tc_f)
-    period = np.where(back, period_b, period_f)
-    tf = np.maximum(period - tc, 0.0)  # grounded running at very low speed: no flight
+    f_f = forward_step_frequency(v, p)
+    tc = np.where(back, tc_f * np.exp(p["dir_contact_time"]), tc_f)
+    freq = np.where(back, f_f * np.exp(p["dir_step_frequency"]), f_f)
     tc = np.maximum(tc, 1e-3)
+    step_t = 1.0 / freq
+    tf = np.maximum(step_t - tc, 0.0)  # grounded running: no flight
     step_t = tc + tf
     freq = 1.0 / step_t
     fmax = sine_wave_peak_force(mass_kg, tc, tf)

@@ -15,7 +15,18 @@ Model, per foot contact (running)::
 lever arm of the ground reaction force about the knee, both direction-specific (Roos et al.
 2012 [4]); ``|GRF|`` is the peak vertical ground reaction force from :mod:`retrosim.gait`
 (assumption: the resultant at peak knee moment equals the vertical peak; Roos et al. report
-2.3 and 2.4 BW at the peak moment). ``k(theta)`` and ``ma_Q(theta)`` are the polynomials of
+2.3 and 2.4 BW at the peak moment). The forward lever arm is Roos's forward moment over
+Roos's forward |GRF| at that instant (the same pair of quantities the chain multiplies).
+
+Paired direction effects: the backward inputs are the forward ones times
+``exp(direction effect)``::
+
+    theta_B = theta_F exp(dir_knee_flexion),    d_B = d_F exp(dir_knee_lever_arm)
+
+so the backward/forward moment ratio is ``(|GRF|_B / |GRF|_F) exp(dir_knee_lever_arm)`` and its
+uncertainty is that of the direction effects, not of the forward levels. The effects come
+from :mod:`retrosim.calibration` (fitted to Roos's paired knee-moment and knee-angle ratios);
+:func:`roos_direction_effects` gives Roos's own paired estimates (n = 20) for use without it. ``k(theta)`` and ``ma_Q(theta)`` are the polynomials of
 [1]_ and [2]_ with the knee angle in **degrees** (checked in ``tests/test_knee.py`` against
 in vivo moment arms [8]_ and against Roos's paired moments and PFJ forces). ``A(theta)`` is
 linear interpolation of Besier et al.'s contact areas [3]_ at 0, 30 and 60 degrees.
@@ -78,6 +89,7 @@ __all__ = [
     "quadriceps_force",
     "quadriceps_moment_arm",
     "reference_inputs",
+    "roos_direction_effects",
     "sample_parameters",
     "steps_per_km",
 ]
@@ -91,6 +103,8 @@ MODES = ("run", "walk")
 #: Besier et al. [3] measured contact area at 0, 30 and 60 deg only. The polynomials [1], [2]
 #: are not evaluated outside it either (their own fitted range was not read).
 ANGLE_RANGE_DEG = (0.0, 60.0)
+#: Largest GRF lever arm about the knee accepted [m] (a sanity bound, not a measured value).
+LEVER_ARM_MAX_M = 0.5
 
 # k(theta) = (c0 + c1 t + c2 t^2) / (1 + d1 t + d2 t^2 + d3 t^3), t in degrees [1] (read in code).
 _K_NUM = (0.462, 1.47e-3, -3.84e-5)
@@ -337,7 +351,7 @@ def knee_extensor_moment(grf_n, lever_arm_m):
         Knee extensor moment [N m].
     """
     grf = check_range("grf_n", grf_n, 0.0, 1e5, "N", lo_inclusive=True)
-    lever = check_range("lever_arm_m", lever_arm_m, 0.0, 0.5, "m", lo_inclusive=True)
+    lever = check_range("lever_arm_m", lever_arm_m, 0.0, LEVER_ARM_MAX_M, "m", lo_inclusive=True)
     return grf * lever
 
 
@@ -421,6 +435,52 @@ _PARAM_KEYS = (
     "knee_lever_arm_m_forward",
     "knee_lever_arm_m_backward",
 )
+#: Direction effects ``ln(backward / forward)`` of the knee inputs (paired with forward).
+DIRECTION_EFFECTS = ("dir_knee_flexion", "dir_knee_lever_arm")
+
+
+def _log_ratio(name, n, r):
+    """ln(B/F) of a Roos outcome and its paired delta-method variance (n subjects, corr. r)."""
+    m_f, m_b = _value(name, "forward"), _value(name, "backward")
+    v_f = _value(name, "forward", "sd") ** 2 / (n * m_f**2)
+    v_b = _value(name, "backward", "sd") ** 2 / (n * m_b**2)
+    return float(np.log(m_b / m_f)), float(v_f + v_b - 2.0 * r * np.sqrt(v_f * v_b))
+
+
+@functools.cache
+def roos_direction_effects(r=None):
+    """Roos et al.'s paired direction effects of the knee inputs, mean and SD [4]_.
+
+    ``dir_knee_flexion = ln(theta_B / theta_F)`` from the knee flexion at peak moment;
+    ``dir_knee_lever_arm = ln(M_B / M_F) - ln(|GRF|_B / |GRF|_F)`` (the lever arm is moment
+    over force). Each log ratio has the paired delta-method variance
+    ``v_F + v_B - 2 r sqrt(v_F v_B)``, ``v = SD^2 / (n m^2)`` with n = 20; the moment and force
+    ratios are treated as independent (their correlation is not reported).
+
+    Parameters
+    ----------
+    r : float, optional
+        Forward-backward correlation across subjects (none is reported); default
+        :data:`retrosim.evidence.DEFAULT_R`, the value the evidence effect sizes use.
+
+    Returns
+    -------
+    dict
+        ``{name: (mean, sd)}`` for :data:`DIRECTION_EFFECTS`.
+    """
+    if r is None:
+        from .evidence import DEFAULT_R
+
+        r = DEFAULT_R
+    r = float(check_range("r", r, -1.0, 1.0, "1 (correlation)", lo_inclusive=True))
+    n = _value("roos_n")
+    flex, v_flex = _log_ratio("knee_flexion_at_peak_moment", n, r)
+    mom, v_mom = _log_ratio("knee_moment_peak", n, r)
+    grf, v_grf = _log_ratio("grf_at_peak_moment", n, r)
+    return {
+        "dir_knee_flexion": (flex, float(np.sqrt(v_flex))),
+        "dir_knee_lever_arm": (mom - grf, float(np.sqrt(v_mom + v_grf))),
+    }
 
 
 def _truncated_normal(rng, mean, sd, lo, hi, n):
@@ -432,16 +492,20 @@ def _truncated_normal(rng, mean, sd, lo, hi, n):
     return x
 
 
-def sample_parameters(n_draws: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Draw direction-specific knee inputs with their published between-subject spread.
+def sample_parameters(n_draws: int, rng: np.random.Generator, *, effects: dict | None = None
+                      ) -> dict[str, np.ndarray]:  # fmt: skip
+    """Draw the knee inputs: forward levels with their spread, backward = forward x exp(effect).
 
-    - knee flexion at peak knee moment ~ Normal(44, 6) deg forward, Normal(41, 7) deg backward
-      (Roos et al. 2012 [4]_), truncated to [0, 60] deg (range of the angle relations);
-    - effective GRF lever arm about the knee ~ lognormal with the mean and SD of
-      :func:`reference_inputs` (derived from Roos's knee moments and |GRF| [4]_ and the
-      reference body weight from Flynn & Soutas-Little [5]_).
+    - forward knee flexion at peak knee moment ~ Normal(44, 6) deg (Roos et al. 2012 [4]_),
+      truncated to [0, 60] deg (range of the angle relations);
+    - forward effective GRF lever arm ~ lognormal with the forward mean and SD of
+      :func:`reference_inputs` (Roos's moment and |GRF| [4]_, reference body weight from Flynn
+      & Soutas-Little [5]_);
+    - backward ones: the forward draw times ``exp(dir_knee_flexion)`` and
+      ``exp(dir_knee_lever_arm)`` (paired; backward flexion clipped to [0, 60] deg and the
+      lever arm to :data:`LEVER_ARM_MAX_M`, which only wide prior draws reach).
 
-    Angle and lever arm are drawn independently (their correlation is not reported).
+    Forward angle and lever arm are drawn independently (their correlation is not reported).
 
     Parameters
     ----------
@@ -449,6 +513,10 @@ def sample_parameters(n_draws: int, rng: np.random.Generator) -> dict[str, np.nd
         Number of draws (>= 1).
     rng : numpy.random.Generator
         Source of randomness.
+    effects : dict, optional
+        Direction effects per draw (keys :data:`DIRECTION_EFFECTS`, arrays of shape
+        ``(n_draws,)`` or scalars), e.g. calibration draws; default: drawn from
+        :func:`roos_direction_effects`.
 
     Returns
     -------
@@ -462,21 +530,35 @@ def sample_parameters(n_draws: int, rng: np.random.Generator) -> dict[str, np.nd
         raise InputError("expected a numpy.random.Generator", argument="rng")
     ref = reference_inputs()
     lo, hi = ANGLE_RANGE_DEG
-    out = {}
-    for d in DIRECTIONS:
-        mean, sd = ref[d]["knee_flexion_deg"]
-        out[f"knee_flexion_deg_{d}"] = _truncated_normal(rng, mean, sd, lo, hi, n_draws)
-        mean, sd = ref[d]["lever_arm_m"]
-        s2 = np.log1p((sd / mean) ** 2)
-        out[f"knee_lever_arm_m_{d}"] = rng.lognormal(np.log(mean) - s2 / 2, np.sqrt(s2), n_draws)
-    return out
+    mean, sd = ref["forward"]["knee_flexion_deg"]
+    theta_f = _truncated_normal(rng, mean, sd, lo, hi, n_draws)
+    mean, sd = ref["forward"]["lever_arm_m"]
+    s2 = np.log1p((sd / mean) ** 2)
+    lever_f = rng.lognormal(np.log(mean) - s2 / 2, np.sqrt(s2), n_draws)
+    if effects is None or any(k not in effects for k in DIRECTION_EFFECTS):
+        roos = roos_direction_effects()
+        effects = {k: rng.normal(m, s, n_draws) for k, (m, s) in roos.items()}
+    d_flex = np.broadcast_to(np.asarray(effects["dir_knee_flexion"], float), (n_draws,))
+    d_lever = np.broadcast_to(np.asarray(effects["dir_knee_lever_arm"], float), (n_draws,))
+    return {
+        "knee_flexion_deg_forward": theta_f,
+        "knee_flexion_deg_backward": np.clip(theta_f * np.exp(d_flex), lo, hi),
+        "knee_lever_arm_m_forward": lever_f,
+        "knee_lever_arm_m_backward": np.minimum(lever_f * np.exp(d_lever), LEVER_ARM_MAX_M),
+    }
 
 
 def _point_parameters():
     ref = reference_inputs()
+    roos = roos_direction_effects()
+    theta_f = ref["forward"]["knee_flexion_deg"][0]
+    lever_f = ref["forward"]["lever_arm_m"][0]
     return {
-        f"knee_flexion_deg_{d}": np.asarray(ref[d]["knee_flexion_deg"][0]) for d in DIRECTIONS
-    } | {f"knee_lever_arm_m_{d}": np.asarray(ref[d]["lever_arm_m"][0]) for d in DIRECTIONS}
+        "knee_flexion_deg_forward": np.asarray(theta_f),
+        "knee_flexion_deg_backward": np.asarray(theta_f * np.exp(roos["dir_knee_flexion"][0])),
+        "knee_lever_arm_m_forward": np.asarray(lever_f),
+        "knee_lever_arm_m_backward": np.asarray(lever_f * np.exp(roos["dir_knee_lever_arm"][0])),
+    }
 
 
 _GAIT_KEYS = ("contact_time_s", "step_frequency_hz", "step_length_m", "peak_vgrf_n", "peak_vgrf_bw")
@@ -552,7 +634,7 @@ def from_gait(
         backward, params["knee_lever_arm_m_backward"], params["knee_lever_arm_m_forward"]
     )
     theta = _check_angle(theta, "params['knee_flexion_deg_*']")
-    check_range("params['knee_lever_arm_m_*']", lever, 0.0, 0.5, "m")
+    check_range("params['knee_lever_arm_m_*']", lever, 0.0, LEVER_ARM_MAX_M, "m")
     ma_q = _poly(_MAQ, theta)
     k = _poly(_K_NUM, theta) / _poly(_K_DEN, theta)
     area_mm2 = contact_area(theta)

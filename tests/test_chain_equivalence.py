@@ -3,9 +3,12 @@
 The reference below is the implementation of :func:`retrosim.chain.evaluate` and of the
 ``RetroChain.run`` Dataset assembly as they were before the throughput work (commit 7729f7f /
 a706ce2), kept frozen here on purpose: each model evaluated per mode at 1 kg, scaled by body
-mass per mode, concatenated, and every variable added to the Dataset one at a time. The
-optimised code must give the same variables, the same dimensions and the same values (NaN
-where the reference has NaN) on small random grids, with and without the knee model.
+mass per mode, concatenated, and every variable added to the Dataset one at a time. Only the
+backward factor follows the model since (paired direction effects, issue 14): it is taken from
+the public :func:`retrosim.energetics.running_direction_ratio` / ``volume_term`` and the knee
+inputs from ``knee.sample_parameters(..., effects=params)``. The optimised code must give the
+same variables, the same dimensions and the same values (NaN where the reference has NaN) on
+small random grids, with and without the knee model.
 """
 
 import numpy as np
@@ -24,6 +27,7 @@ _GAIT_MASS = ("peak_vgrf_n", "vertical_stiffness_n_m", "leg_stiffness_n_m")
 def _reference_evaluate(speed_m_s, mass_kg, direction, mode, grade, params, *,
                         models=en.MODELS, rer=en.DEFAULT_RER, leg_length_m=None):  # fmt: skip
     """Frozen straightforward implementation (per-mode model calls, scale, concatenate)."""
+    params = {**en.direction_params_nominal(), **params}
     p = {k: (_axis(v, "draw") if np.ndim(v) == 1 else v) for k, v in params.items()}
     v = _axis(np.asarray(speed_m_s, float), "speed")
     m = _axis(np.asarray(mass_kg, float), "mass")
@@ -35,8 +39,7 @@ def _reference_evaluate(speed_m_s, mass_kg, direction, mode, grade, params, *,
     for md in mode:
         if md == "run":
             g = ga.spring_mass_running(v, 1.0, leg, dirs, params=p, _check=False)
-            tcf = ga._forward_contact_time(v, p)
-            ratio = np.where(back, tcf / g["contact_time_s"] * p["muscle_volume_ratio"], 1.0)
+            ratio = np.where(back, en.running_direction_ratio(v, p), 1.0)
             possible = np.ones_like(v, dtype=bool)
         else:
             g = ga.inverted_pendulum_walking(v, 1.0, leg, dirs, params=p, _check=False)
@@ -51,7 +54,7 @@ def _reference_evaluate(speed_m_s, mass_kg, direction, mode, grade, params, *,
                 per_model.append(None)
                 continue
             if model == "kram_taylor":
-                vol = np.where(back, p["muscle_volume_ratio"], 1.0)
+                vol = np.where(back, np.exp(en.volume_term(v) * p["dir_muscle_volume"]), 1.0)
                 net = en._kram_taylor(g["contact_time_s"], v, vol,
                                       en.kram_taylor_coefficient(rer), p)  # fmt: skip
                 net = np.where(i == 0.0, net, np.nan)
@@ -109,7 +112,8 @@ def _reference_variables(chain, speed, mass, direction, mode, grade, params, see
     items = [(n, a, DIMS) for n, a in gait_out.items()]
     items += [(n, a, ("model", *DIMS)) for n, a in energy_out.items()]
     if chain.knee:
-        kparams = knee.sample_parameters(n_draws, np.random.default_rng(seed))
+        effects = {k: params[k] for k in knee.DIRECTION_EFFECTS}
+        kparams = knee.sample_parameters(n_draws, np.random.default_rng(seed), effects=effects)
         out = knee.from_gait(
             gait_out, mass_kg=_axis(mass, "mass"),
             direction=_axis(np.asarray(direction), "direction"),

@@ -71,12 +71,46 @@ def test_kram_taylor_matches_kipp_measured_rates():
 
 
 def test_kram_taylor_backward_mechanistic():
-    p = gait.nominal_parameters()
-    tcf = gait.gait(3.0, 70, None, "forward", "run")["contact_time_s"]
-    tcb = gait.gait(3.0, 70, None, "backward", "run")["contact_time_s"]
-    f = en.metabolic_rate("kram_taylor", 3.0, 70, "forward", "run")["net_rate_w_kg"]
-    b = en.metabolic_rate("kram_taylor", 3.0, 70, "backward", "run")["net_rate_w_kg"]
-    assert b / f == pytest.approx(tcf / tcb * p["muscle_volume_ratio"])
+    p = {**gait.nominal_parameters(), "dir_muscle_volume": 0.1}
+    for v, h in ((2.0, 0.0), (3.0, 1.0)):
+        tcf = gait.gait(v, 70, None, "forward", "run", params=p)["contact_time_s"]
+        tcb = gait.gait(v, 70, None, "backward", "run", params=p)["contact_time_s"]
+        f = en.metabolic_rate("kram_taylor", v, 70, "forward", "run", params=p)["net_rate_w_kg"]
+        b = en.metabolic_rate("kram_taylor", v, 70, "backward", "run", params=p)["net_rate_w_kg"]
+        assert b / f == pytest.approx(tcf / tcb * np.exp(h * 0.1))
+        # every other model gets the same backward factor
+        a_f = en.metabolic_rate("acsm", v, 70, "forward", "run", params=p)["net_rate_w_kg"]
+        a_b = en.metabolic_rate("acsm", v, 70, "backward", "run", params=p)["net_rate_w_kg"]
+        assert a_b / a_f == pytest.approx(b / f)
+
+
+def test_volume_term_follows_wright_weyand_speeds():
+    # eight speeds 1.75-3.50 m/s (equal spacing assumed): the fifth is 2.75 m/s; at the five
+    # slowest 1/t_c alone explained the difference, volumes were estimated at 3.0 m/s
+    df = gait.load_parameters().set_index("name")
+    lo, hi, n = (float(df.loc[k, "value"]) for k in ("ww_speed_low", "ww_speed_high",
+                                                      "ww_n_speeds"))  # fmt: skip
+    fifth = lo + 4 * (hi - lo) / (n - 1)
+    assert fifth == pytest.approx(2.75)
+    v = np.array([1.75, 2.5, fifth, (fifth + 3.0) / 2, 3.0, 3.5, 5.0])
+    np.testing.assert_allclose(en.volume_term(v), [0, 0, 0, 0.5, 1, 1, 1], atol=1e-12)
+    # so the backward penalty is the contact-time ratio alone at slow speeds
+    p = {**gait.nominal_parameters(), "dir_muscle_volume": 0.2}
+    slow = en.running_direction_ratio(2.2, p)
+    assert slow == pytest.approx(np.exp(-p["dir_contact_time"]))
+    assert en.running_direction_ratio(3.2, p) == pytest.approx(slow * np.exp(0.2))
+
+
+def test_walking_ratio_applies_to_net_and_gross_ratio_is_smaller():
+    p = {"walk_log_ratio": np.log(1.4), "walk_log_slope": 0.0}
+    f = en.metabolic_rate("acsm", 1.34, 70, "forward", "walk", params=p)
+    b = en.metabolic_rate("acsm", 1.34, 70, "backward", "walk", params=p)
+    assert b["net_rate_w_kg"] / f["net_rate_w_kg"] == pytest.approx(1.4)
+    # gross = net + resting 3.5 mL/kg/min: hand-computed from the ACSM walking equation
+    net_f = 0.1 * 1.34 * 60
+    gross_ratio = (1.4 * net_f + 3.5) / (net_f + 3.5)
+    assert b["vo2_gross_ml_kg_min"] / f["vo2_gross_ml_kg_min"] == pytest.approx(gross_ratio)
+    assert gross_ratio < 1.4
 
 
 def test_walking_rate_grows_with_speed():

@@ -111,9 +111,100 @@ def test_running_monotonic_in_speed(v1, v2, m):
 def test_sample_gait_parameters_shapes_and_reproducible():
     a = gait.sample_gait_parameters(50, 3)
     b = gait.sample_gait_parameters(50, np.random.default_rng(3))
-    assert a["kvert_ratio"].shape == (50,)
-    np.testing.assert_array_equal(a["kvert_ratio"], b["kvert_ratio"])
-    assert np.all(a["muscle_volume_ratio"] > 0)
+    for key in gait.SAMPLED:
+        assert np.shape(a[key]) == (50,)
+        np.testing.assert_array_equal(a[key], b[key])
+    assert np.all(a["sf_scale"] > 0) and np.all(a["tc_scale"] > 0)
+
+
+# ----------------------------------------------------------------------- cadence vs speed
+def _cadence_rows(name):
+    df = gait.load_parameters()
+    return df[df["name"] == name]
+
+
+TO_HZ = {"Hz": 1.0, "steps/min": 1 / 60, "strides/min": 2 / 60}
+
+
+def test_forward_cadence_rises_with_speed_inside_published_values():
+    # every published group mean (van Oeveren 2017, the outdoor study 2020, Moore 2019) lies
+    # within 2 SD of the model where an SD is given, within 4 % where none is
+    law = gait.cadence_law()
+    for _, r in _cadence_rows("cadence_run").iterrows():
+        pub = r["value"] * TO_HZ[r["units"]]
+        model = float(gait.gait(r["speed_m_s"], 70, None, "forward", "run")["step_frequency_hz"])
+        if np.isfinite(r["uncertainty"]):
+            assert abs(model - pub) < 2 * r["uncertainty"] * TO_HZ[r["units"]]
+        else:
+            assert abs(model / pub - 1) < 0.04
+    v = np.linspace(1.75, 5.0, 14)
+    f = gait.gait(v, 70, None, "forward", "run")["step_frequency_hz"]
+    assert np.all(np.diff(f) > 0)
+    # the rise over 3.15-4.12 m/s lies within the spread of the published within-study rises
+    ck = _cadence_rows("cadence_run_change_pct").iloc[0]
+    rise = (ck["speed_high_m_s"] / ck["speed_m_s"]) ** law["exponent"] - 1
+    lo = min(law["exponents"].values())
+    hi = max(law["exponents"].values())
+    span = np.log(ck["speed_high_m_s"] / ck["speed_m_s"])
+    assert np.expm1(lo * span) <= rise <= np.expm1(hi * span)
+    assert 0 < rise < 0.1  # cadence rises far less than speed (+31 %): stride length does most
+
+
+def test_cadence_independent_check_retos_2024():
+    # average auto-selected cadence of 160 runners at 8-14 km/h: not used to build the law, it
+    # must lie between the model's cadences at the two ends of that speed range
+    r = _cadence_rows("cadence_run_check").iloc[0]
+    pub = r["value"] * TO_HZ[r["units"]]
+    lo, hi = gait.gait(np.array([r["speed_m_s"], r["speed_high_m_s"]]), 70, None, "forward",
+                       "run")["step_frequency_hz"]  # fmt: skip
+    assert lo < pub < hi
+
+
+def test_cadence_law_hand_computed_exponents():
+    # van Oeveren 2017: least-squares slope of ln f on ln v; outdoor 2020: ln(168/165)/ln(1.15)
+    law = gait.cadence_law()
+    v = np.array([2.4, 2.6, 2.9])
+    f = np.array([77.0, 79.0, 80.0])
+    x, y = np.log(v) - np.log(v).mean(), np.log(f) - np.log(f).mean()
+    assert law["exponents"]["vanoeveren2017"] == pytest.approx((x @ y) / (x @ x), rel=1e-9)
+    assert law["exponents"]["outdoorsf2020"] == pytest.approx(np.log(168 / 165) / np.log(1.15))
+    assert law["exponents"]["cavanagh1989"] == pytest.approx(np.log(1.04) / np.log(4.12 / 3.15))
+
+
+# ----------------------------------------------------------------------- paired direction effects
+def test_direction_prior_centres_from_cavagna_stiffness():
+    kf = _row("kvert_mass_specific", "forward")["value"]
+    kb = _row("kvert_mass_specific", "backward")["value"]
+    nom = gait.nominal_parameters()
+    # step period 2 t_ce forward, t_ce,B + t_ce,F backward; t_ce = pi / sqrt(k/m)
+    t_f, t_b = np.pi / np.sqrt(kf), np.pi / np.sqrt(kb)
+    assert np.exp(nom["dir_step_frequency"]) == pytest.approx(2 * t_f / (t_b + t_f))
+    assert np.exp(nom["dir_contact_time"]) == pytest.approx(t_b / t_f)
+
+
+def test_backward_is_forward_times_direction_effect_whatever_the_forward_level():
+    # paired: the ratios do not depend on the forward population levels
+    rng = np.random.default_rng(5)
+    p = gait.sample_gait_parameters(200, rng)
+    v = 3.0
+    f = gait.spring_mass_running(v, 70.0, None, "forward", params=p)
+    b = gait.spring_mass_running(v, 70.0, None, "backward", params=p)
+    np.testing.assert_allclose(b["contact_time_s"] / f["contact_time_s"],
+                               np.exp(p["dir_contact_time"]), rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(b["step_frequency_hz"] / f["step_frequency_hz"],
+                               np.exp(p["dir_step_frequency"]), rtol=1e-12)  # fmt: skip
+    # sine wave: F = m g (pi/2) (t_f/t_c + 1) = m g (pi/2) / (f t_c) while there is flight
+    flying = (b["flight_time_s"] > 0) & (f["flight_time_s"] > 0)
+    np.testing.assert_allclose(
+        (b["peak_vgrf_n"] / f["peak_vgrf_n"])[flying],
+        np.exp(-p["dir_step_frequency"] - p["dir_contact_time"])[flying], rtol=1e-12,
+    )  # fmt: skip
+    # and the forward level moves both directions together
+    q = dict(p, tc_scale=p["tc_scale"] * 1.1)
+    f2 = gait.spring_mass_running(v, 70.0, None, "forward", params=q)
+    b2 = gait.spring_mass_running(v, 70.0, None, "backward", params=q)
+    np.testing.assert_allclose(b2["contact_time_s"] / f2["contact_time_s"],
+                               b["contact_time_s"] / f["contact_time_s"], rtol=1e-12)  # fmt: skip
 
 
 @pytest.mark.parametrize(

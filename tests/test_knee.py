@@ -323,15 +323,66 @@ def test_sample_parameters_reproducible_and_published():
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
         assert a[key].shape == (20000,)
+    # forward levels: the published mean and between-subject SD (Roos 2012)
+    theta = a["knee_flexion_deg_forward"]
+    assert theta.mean() == pytest.approx(par("knee_flexion_at_peak_moment", "forward"), abs=0.3)
+    assert theta.std() == pytest.approx(
+        par("knee_flexion_at_peak_moment", "forward", "sd"), rel=0.1
+    )
+    lever_mean, lever_sd = knee.reference_inputs()["forward"]["lever_arm_m"]
+    lever = a["knee_lever_arm_m_forward"]
+    assert lever.mean() == pytest.approx(lever_mean, rel=0.03)
+    assert lever.std() == pytest.approx(lever_sd, rel=0.1)
+    # backward = forward x exp(effect): the published backward means are recovered
     for d in knee.DIRECTIONS:
         theta = a[f"knee_flexion_deg_{d}"]
         assert theta.min() >= 0 and theta.max() <= 60
-        assert theta.mean() == pytest.approx(par("knee_flexion_at_peak_moment", d), abs=0.3)
-        assert theta.std() == pytest.approx(par("knee_flexion_at_peak_moment", d, "sd"), rel=0.1)
-        lever_mean, lever_sd = knee.reference_inputs()[d]["lever_arm_m"]
-        lever = a[f"knee_lever_arm_m_{d}"]
-        assert lever.mean() == pytest.approx(lever_mean, rel=0.03)
-        assert lever.std() == pytest.approx(lever_sd, rel=0.1)
+    assert a["knee_flexion_deg_backward"].mean() == pytest.approx(
+        par("knee_flexion_at_peak_moment", "backward"), abs=0.5
+    )
+    assert a["knee_lever_arm_m_backward"].mean() == pytest.approx(
+        knee.reference_inputs()["backward"]["lever_arm_m"][0], rel=0.03
+    )
+
+
+def test_roos_direction_effects_hand_computed():
+    # paired delta-method variance with n = 20 and r = 0.5, written out
+    n, r = 20, 0.5
+
+    def lr(f, sf, b, sb):
+        vf, vb = sf**2 / (n * f**2), sb**2 / (n * b**2)
+        return np.log(b / f), vf + vb - 2 * r * np.sqrt(vf * vb)
+
+    flex = lr(*roos("knee_flexion_at_peak_moment_deg", "knee_flexion_at_peak_moment"))
+    mom = lr(*roos("knee_ext_moment_nm", "knee_moment_peak"))
+    grf = lr(*roos("grf_magnitude_at_peak_moment_bw", "grf_at_peak_moment"))
+    got = knee.roos_direction_effects(r=0.5)
+    assert got["dir_knee_flexion"][0] == pytest.approx(flex[0])
+    assert got["dir_knee_flexion"][1] == pytest.approx(np.sqrt(flex[1]))
+    assert got["dir_knee_lever_arm"][0] == pytest.approx(mom[0] - grf[0])
+    assert got["dir_knee_lever_arm"][1] == pytest.approx(np.sqrt(mom[1] + grf[1]))
+    # Roos's paired moment ratio (SE about 8.5 % in log) is far tighter than the ratio of two
+    # independent draws of the between-subject spreads (about 50 %)
+    assert got["dir_knee_lever_arm"][1] < 0.1
+
+
+def test_backward_inputs_paired_with_forward_draws():
+    n = 5000
+    effects = {"dir_knee_flexion": np.full(n, -0.05), "dir_knee_lever_arm": np.full(n, -0.3)}
+    a = knee.sample_parameters(n, np.random.default_rng(3), effects=effects)
+    ok = a["knee_flexion_deg_backward"] < 60  # not clipped
+    np.testing.assert_allclose(
+        (a["knee_flexion_deg_backward"] / a["knee_flexion_deg_forward"])[ok], np.exp(-0.05)
+    )
+    np.testing.assert_allclose(a["knee_lever_arm_m_backward"] / a["knee_lever_arm_m_forward"],
+                               np.exp(-0.3))  # fmt: skip
+    # so the moment ratio at equal |GRF| is the effect itself, whatever the forward draw
+    mass, gait = roos_gait()
+    gait = {k: np.full((2, n), v[0])[...] for k, v in gait.items()}
+    out = knee.from_gait(gait, mass_kg=mass, direction=DIRS[:, None], mode="run", speed_m_s=3.0,
+                         params=a)  # fmt: skip
+    m = out["knee_extensor_moment_nm"][0]
+    np.testing.assert_allclose(m[1] / m[0], np.exp(-0.3))
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -335,7 +335,8 @@ def calibration_table(effects=None, *, holdout=None, include_rows=(), slope=Fals
     -------
     pandas.DataFrame
         One row per modelled comparison: ``row_id, study_key, outcome, quantity, tau,
-        mode_used, speed_used, speed_backward_used, speed_known, published_yi, y, v,
+        mode_used, speed_used, speed_backward_used, speed_known (reported), speed_mid_known
+        (midpoint of a reported range), published_yi, y, v,
         extra_var, conversion, status, reason`` and the design columns ``x_<effect>``.
     """
     import pandas as pd
@@ -364,7 +365,8 @@ def calibration_table(effects=None, *, holdout=None, include_rows=(), slope=Fals
         speed = pd.to_numeric(r["speed_m_s"], errors="coerce")
         mid = pd.to_numeric(r.get("speed_mid_m_s", np.nan), errors="coerce")
         known = bool(np.isfinite(speed))
-        if not known and np.isfinite(mid):
+        mid_known = bool(not known and np.isfinite(mid))
+        if mid_known:
             speed = mid
         r["speed_m_s"] = float(speed) if np.isfinite(speed) else np.nan
         vb = pd.to_numeric(r.get("speed_backward_m_s", np.nan), errors="coerce")
@@ -391,7 +393,8 @@ def calibration_table(effects=None, *, holdout=None, include_rows=(), slope=Fals
             "row_id": r["row_id"], "study_key": r["study_key"], "outcome": r["outcome"],
             "quantity": quantity, "tau": TAU_OF.get(quantity, "tau_mechanics"),
             "mode_used": mode, "speed_used": v_used, "speed_backward_used": vb_used,
-            "speed_known": known, "speed_matching": str(r.get("speed_matching", "same")),
+            "speed_known": known, "speed_mid_known": mid_known,
+            "speed_matching": str(r.get("speed_matching", "same")),
             "published_yi": float(r["yi"]), "y": y, "v": v, "extra_var": extra,
             "conversion": conversion, "status": status, "reason": reason,
             "dispersion_imputed": bool(r.get("dispersion_imputed", False)),
@@ -459,13 +462,22 @@ def _halfnormal_logpdf(x, sd):
     return -0.5 * (x / sd) ** 2
 
 
-def exact_posterior(table, *, slope=False) -> ExactPosterior:
-    """Exact posterior of the effects given the ``status == "fit"`` rows of ``table``."""
+def exact_posterior(table, *, slope=False, fixed_tau=None, tau_prior_sd=TAU_PRIOR_SD
+                    ) -> ExactPosterior:  # fmt: skip
+    """Exact posterior of the effects given the ``status == "fit"`` rows of ``table``.
+
+    ``fixed_tau`` (a diagnostic, not the model) puts all prior mass of both between-study SDs
+    on the grid value nearest to it, e.g. 0 for a common-effect fit; ``tau_prior_sd`` changes
+    the scale of their half-normal prior (sensitivity).
+    """
     names, m0, s0 = priors(slope=slope)
     fit = table[table["status"] == "fit"]
     g = len(TAU_GRID)
     p = len(names)
-    lw = _halfnormal_logpdf(TAU_GRID, TAU_PRIOR_SD)
+    lw = _halfnormal_logpdf(TAU_GRID, float(tau_prior_sd))
+    if fixed_tau is not None:
+        lw = np.full(g, -np.inf)
+        lw[int(np.argmin(np.abs(TAU_GRID - float(fixed_tau))))] = 0.0
     prior_w = lw[:, None] + lw[None, :]
     if fit.empty:
         w = np.exp(prior_w - prior_w.max())
@@ -511,7 +523,8 @@ _FIT_CACHE: dict = {}
 
 
 def fit(effects=None, *, draws=1000, tune=1000, chains=4, seed=20261121, gate="warn",
-        cache=True, exclude_rows=(), include_rows=(), knee_speed_slope=False):  # fmt: skip
+        cache=True, exclude_rows=(), include_rows=(), knee_speed_slope=False,
+        fixed_tau=None, tau_prior_sd=TAU_PRIOR_SD):  # fmt: skip
     """Calibrate and return ``draws * chains`` posterior draws as an :class:`xarray.Dataset`.
 
     The posterior is exact (module docstring); ``tune`` and ``gate`` are accepted for
@@ -532,6 +545,10 @@ def fit(effects=None, *, draws=1000, tune=1000, chains=4, seed=20261121, gate="w
         Hold-out row ids fitted in this fit (sensitivity).
     knee_speed_slope : bool
         Fit a speed slope of the knee lever-arm effect (sensitivity).
+    fixed_tau : float, optional
+        Fix both between-study SDs (diagnostic; see :func:`exact_posterior`).
+    tau_prior_sd : float
+        Scale of the half-normal prior of the between-study SDs (default 0.2).
 
     Returns
     -------
@@ -546,10 +563,12 @@ def fit(effects=None, *, draws=1000, tune=1000, chains=4, seed=20261121, gate="w
         out = table["row_id"].isin(list(exclude_rows)) & (table["status"] == "fit")
         table.loc[out, "status"] = "left_out"
     n = int(draws) * int(chains)
-    key = f"{table_hash(table)}-n{n}-s{seed}"
+    key = f"{table_hash(table)}-n{n}-s{seed}-t{fixed_tau}-p{tau_prior_sd}"
     if cache and key in _FIT_CACHE:
         return _FIT_CACHE[key].copy(deep=True)
-    post = exact_posterior(table, slope=knee_speed_slope)
+    post = exact_posterior(
+        table, slope=knee_speed_slope, fixed_tau=fixed_tau, tau_prior_sd=tau_prior_sd
+    )
     d = post.draw(n, np.random.default_rng(seed))
     ds = xr.Dataset({k: ("sample", np.asarray(v, float)) for k, v in d.items()})
     for k in ds.data_vars:
@@ -761,6 +780,7 @@ def predictive_checks(effects=None, *, n_draws=4000, seed=20261201, holdout=None
                 "speed_used",
                 "speed_backward_used",
                 "speed_known",
+                "speed_mid_known",
                 "speed_matching",
                 "status",
                 "reason",

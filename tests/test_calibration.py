@@ -272,3 +272,28 @@ def test_leaving_out_a_study_changes_only_what_it_informs(effects):
     # without Roos the knee effects fall back to their prior N(0, 0.5)
     assert without["dir_knee_lever_arm"].std() > 3 * full["dir_knee_lever_arm"].std()
     assert abs(float(without["dir_knee_lever_arm"].mean())) < 0.05
+
+
+def test_predictive_checks_predict_every_comparison_once_out_of_sample(effects):
+    checks = cal.predictive_checks(effects, n_draws=2000, seed=5)
+    table = cal.calibration_table(effects)
+    prim = checks[checks["primary"]]
+    assert prim["row_id"].is_unique
+    assert set(prim["row_id"]) == set(
+        table.loc[table["status"].isin(["fit", "check", "holdout"]), "row_id"]
+    )
+    n_main = int((table["status"] == "fit").sum())
+    # a study-out fit never contains the study; hold-outs come from the full fit
+    for r in checks[checks["check"] == "loso"].itertuples():
+        in_study = table[(table["study_key"] == r.study_key) & (table["status"] == "fit")]
+        assert r.n_fit_rows == n_main - len(in_study)
+    assert (checks.loc[checks["check"] == "holdout", "n_fit_rows"] == n_main).all()
+    assert (checks.loc[checks["check"] == "loco", "n_fit_rows"] == n_main - 1).all()
+    # the published value is the dataset's, and the coverage flags agree with the PIT
+    pub = effects.set_index("row_id")["yi"]
+    np.testing.assert_allclose(prim["published_ratio"], np.exp(pub.loc[prim["row_id"]]))
+    tol = 1.0 / 2000
+    inside = prim["inside_95"].to_numpy()
+    pit = prim["pit"].to_numpy()
+    assert np.all(~inside | ((pit >= 0.025 - tol) & (pit <= 0.975 + tol)))
+    assert np.all(inside | (pit <= 0.025 + tol) | (pit >= 0.975 - tol))

@@ -168,7 +168,7 @@ def test_cadence_law_hand_computed_exponents():
     x, y = np.log(v) - np.log(v).mean(), np.log(f) - np.log(f).mean()
     assert law["exponents"]["vanoeveren2017"] == pytest.approx((x @ y) / (x @ x), rel=1e-9)
     assert law["exponents"]["outdoorsf2020"] == pytest.approx(np.log(168 / 165) / np.log(1.15))
-    assert law["exponents"]["cavanagh1989"] == pytest.approx(np.log(1.04) / np.log(4.12 / 3.15))
+    assert law["exponents"]["cavanaghkram"] == pytest.approx(np.log(1.04) / np.log(4.12 / 3.15))
 
 
 # ----------------------------------------------------------------------- paired direction effects

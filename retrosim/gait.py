@@ -195,7 +195,7 @@ def cadence_law() -> dict:
         sel = groups == g
         if sel.sum() >= 2:
             x, y = np.log(v[sel]), np.log(f_hz[sel])
-            exps[g] = float(np.polyfit(x, y, 1)[0])
+            exps[str(g)] = float(np.polyfit(x, y, 1)[0])
     inc = _cadence_rows("cadence_run_increase")
     for _, r in inc.iterrows():
         g = r["group"]
@@ -208,9 +208,9 @@ def cadence_law() -> dict:
             )  # fmt: skip
         f0 = float(base["value"].iloc[0]) * _CADENCE_TO_HZ[base["units"].iloc[0]]
         df_hz = float(r["value"]) * _CADENCE_TO_HZ[r["units"]]
-        exps[g] = float(np.log1p(df_hz / f0) / np.log1p(float(pct["value"].iloc[0]) / 100.0))
+        exps[str(g)] = float(np.log1p(df_hz / f0) / np.log1p(float(pct["value"].iloc[0]) / 100.0))
     for _, r in _cadence_rows("cadence_run_change_pct", ("%",)).iterrows():
-        exps[r["group"]] = float(
+        exps[str(r["group"])] = float(
             np.log1p(float(r["value"]) / 100.0)
             / np.log(float(r["speed_high_m_s"]) / float(r["speed_m_s"]))
         )
@@ -220,7 +220,7 @@ def cadence_law() -> dict:
     levels = {}
     for g in dict.fromkeys(groups):
         sel = groups == g
-        levels[g] = float(np.mean(np.log(f_hz[sel]) + e * np.log(v_ref / v[sel])))
+        levels[str(g)] = float(np.mean(np.log(f_hz[sel]) + e * np.log(v_ref / v[sel])))
     lv = np.array(list(levels.values()))
     return {
         "f_ref_hz": float(np.exp(lv.mean())),

@@ -14,7 +14,7 @@ Bayesian random-effects meta-regression
 
     y_i     = theta_i + e_i,   e_i ~ Normal(0, v_i(r))    (sampling error; rows may be masked)
     theta_i = alpha_f + b_speed_f (speed_i - c_f) + b_mode_f m_i + b_match_f,k [matching_i = k]
-              + u_s + w_i
+              + b_grade_f g_i + u_s + w_i
     u_s ~ Normal(0, tau_study_f²)   (study effect; Student-t with ``robust=True``)
     w_i ~ Normal(0, tau_cond_f²)    (condition-within-study effect)
     v_i(r)  = v_forward + v_backward - 2 r sqrt(v_forward v_backward)   paired (within) rows
@@ -53,6 +53,11 @@ Priors (defaults of :class:`Priors`, all on the ln-ratio scale) and why:
 * ``b_speed_f ~ Normal(0, 0.25)`` per m/s: a 1 m/s change of speed is not expected to change the
   backward/forward ratio by more than about ±50 % (2 SD).
 * ``b_mode_f, b_match_f ~ Normal(0, 0.5)``: the same weak scale as ``alpha``.
+* ``b_grade_f ~ Normal(0, 0.02)`` per % of treadmill grade ``g_i`` (0 = level; a grade not
+  stated is taken as level, a value averaged over grades enters at the range's midpoint with its
+  uniform variance): a 10 % grade is not expected to change the ratio by more than about ±40 %
+  (2 SD). Uphill comparisons (Hooper 2004, Chaloupka 1997, Rasica 2020) thereby inform the level
+  effect through the family's intercept at grade 0 instead of being dropped or passing for level.
 * ``tau_study_f ~ HalfNormal(0.25)``, ``tau_cond_f ~ HalfNormal(0.1)``: between-study SD of the
   ln ratio up to about 0.5 (±65 %) is allowed; conditions within a study (same people, same
   lab) are expected to scatter less. With few studies this prior dominates the posterior of
@@ -131,7 +136,15 @@ __all__ = [
 
 MATCHINGS = ("same", "self_selected", "matched_intensity")
 #: Coefficients of each family, in the column order of ``MetaDesign.data()["X_row"]``.
-COEF_NAMES = ("alpha", "b_speed", "b_mode", "b_match_self_selected", "b_match_matched_intensity")
+COEF_NAMES = (
+    "alpha",
+    "b_speed",
+    "b_mode",
+    "b_match_self_selected",
+    "b_match_matched_intensity",
+    "b_grade",
+)
+N_COEF = len(COEF_NAMES)
 MODES = ("run", "walk", "unspecified")
 MODE_CODE = {"run": 0.5, "walk": -0.5, "unspecified": 0.0}
 REQUIRED_COLUMNS = (
@@ -189,6 +202,7 @@ class Priors:
     tau_prior: str = "half_normal"
     tau2_lognormal_mu: float = -2.56
     tau2_lognormal_sigma: float = 1.74
+    grade_sd: float = 0.02
 
     def __post_init__(self):
         check_choice("tau_prior", self.tau_prior, TAU_PRIORS)
@@ -196,7 +210,7 @@ class Priors:
     @classmethod
     def flat(cls) -> Priors:
         """Flat-ish priors (SD 10 on coefficients, HalfNormal(2) on SDs) for checks against REML."""
-        return cls(10.0, 10.0, 10.0, 10.0, 2.0, 2.0, 5.0, 2.0)
+        return cls(10.0, 10.0, 10.0, 10.0, 2.0, 2.0, 5.0, 2.0, grade_sd=10.0)
 
     def scaled(self, factor: float) -> Priors:
         """All scale parameters multiplied by ``factor`` (the r prior unchanged)."""
@@ -208,12 +222,22 @@ class Priors:
             match_sd=self.match_sd * factor,
             tau_study_sd=self.tau_study_sd * factor,
             tau_cond_sd=self.tau_cond_sd * factor,
+            grade_sd=self.grade_sd * factor,
         )
 
     @property
     def coef_sd(self) -> np.ndarray:
-        """Prior SDs of the five coefficients of each family, in ``X_row`` column order."""
-        return np.array([self.alpha_sd, self.speed_sd, self.mode_sd, self.match_sd, self.match_sd])
+        """Prior SDs of the coefficients of each family, in ``X_row`` column order."""
+        return np.array(
+            [
+                self.alpha_sd,
+                self.speed_sd,
+                self.mode_sd,
+                self.match_sd,
+                self.match_sd,
+                self.grade_sd,
+            ]
+        )
 
     def data(self) -> dict:
         """Numeric prior parameters as ``pm.Data`` values (``tau_prior`` shapes the graph)."""
@@ -268,6 +292,9 @@ class MetaDesign:
     speed_var: np.ndarray = field(default=None)  # variance of an unreported speed [m²/s²]
     sigma2_P: np.ndarray = field(default=None)  # sigma_f²(r) = P_f - r Q_f (per family)
     sigma2_Q: np.ndarray = field(default=None)
+    grade: np.ndarray = field(default=None)  # treadmill grade [%] (0: level or not stated)
+    grade_var: np.ndarray = field(default=None)  # variance of a grade given as a range [%²]
+    has_grade: np.ndarray = field(default=None)  # (F,)
 
     def __post_init__(self):
         n, F = self.y.size, len(self.families)
@@ -281,6 +308,9 @@ class MetaDesign:
             "speed_var": np.zeros(n),
             "sigma2_P": np.zeros(F),
             "sigma2_Q": np.zeros(F),
+            "grade": np.zeros(n),
+            "grade_var": np.zeros(n),
+            "has_grade": np.zeros(F),
         }
         for name, val in defaults.items():
             if getattr(self, name) is None:
@@ -297,10 +327,14 @@ class MetaDesign:
         return np.maximum(self.sigma2_P - r * self.sigma2_Q, 1e-12)
 
     def speed_extra_variance(self, priors: Priors) -> np.ndarray:
-        """Variance an unreported or ranged speed adds to a row's effect (n,) [ln ratio²]:
-        ``speed_sd² var(speed)``, the prior variance of ``b_speed`` times the speed's (a
-        conservative first-order term: the posterior of ``b_speed`` is narrower than its prior)."""
-        return self.has_speed[self.family_idx] * priors.speed_sd**2 * self.speed_var
+        """Variance an unreported or ranged speed or grade adds to a row's effect (n,) [ln
+        ratio²]: ``speed_sd² var(speed) + grade_sd² var(grade)``, the coefficients' prior
+        variances times the covariate's (a conservative first-order term: the posteriors of
+        ``b_speed`` and ``b_grade`` are narrower than their priors)."""
+        return (
+            self.has_speed[self.family_idx] * priors.speed_sd**2 * self.speed_var
+            + self.has_grade[self.family_idx] * priors.grade_sd**2 * self.grade_var
+        )
 
     def row_variance(self, r) -> np.ndarray:
         """Sampling variance of every row's ``y`` at ``r`` (..., n): paired rows at ``r``,
@@ -417,6 +451,11 @@ class MetaDesign:
                 has_match[j, k] = float(0 < match[rows, k].sum() < rows.sum())
         speed_c = np.where(np.isfinite(speed), speed - centre[f_idx], 0.0)
         speed_var = np.where(np.isfinite(speed), speed_var, 0.0)
+        grade, grade_var = _row_grades(df)
+        df["grade_used_pct"] = grade
+        has_grade = np.array(
+            [float(np.unique(np.round(grade[f_idx == j], 6)).size >= 2) for j in range(F)]
+        )
         mode_code = np.array([MODE_CODE[m] for m in mode])
         vi = df["vi"].to_numpy(dtype=float)
         if {"v_forward", "v_backward"} <= set(df.columns):
@@ -462,6 +501,9 @@ class MetaDesign:
             speed_var=speed_var,
             sigma2_P=P,
             sigma2_Q=Q,
+            grade=grade,
+            grade_var=grade_var,
+            has_grade=has_grade,
         )
 
     def data(self) -> dict:
@@ -469,6 +511,7 @@ class MetaDesign:
         hs = self.has_speed[self.family_idx]
         hm = self.has_mode[self.family_idx]
         hx = self.has_match[self.family_idx]
+        hg = self.has_grade[self.family_idx]
         X_row = np.column_stack(
             [
                 np.ones(self.n_rows),
@@ -476,6 +519,7 @@ class MetaDesign:
                 hm * self.mode_code,
                 hx[:, 0] * self.match[:, 0],
                 hx[:, 1] * self.match[:, 1],
+                hg * self.grade,
             ]
         )
         return {
@@ -492,6 +536,10 @@ class MetaDesign:
             "use_cond": np.asarray(float(self.use_cond)),
             **self.onehots(),
             "XX_row": (X_row[:, :, None] * X_row[:, None, :]).reshape(self.n_rows, -1),
+            # variances of ranged or unreported speeds and grades (times the prior variances of
+            # their coefficients in the graph: see speed_extra_variance)
+            "speed_var_row": hs * self.speed_var,
+            "grade_var_row": hg * self.grade_var,
         }
 
     def onehots(self) -> dict:
@@ -504,6 +552,23 @@ class MetaDesign:
             "H": np.eye(F)[self.family_idx],
             "K": np.eye(F)[self.cluster_family],
         }
+
+
+def _row_grades(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Grade [%] and its variance [%²] of every row: a reported grade as is, a range (a value
+    averaged over grades, e.g. 0 to +25 %) as its midpoint with the variance of a uniform
+    distribution over it, and no grade as level (0: the usual treadmill and track protocol;
+    the claims are about level locomotion)."""
+    n = len(df)
+
+    def col(name):
+        return df[name].to_numpy(dtype=float) if name in df.columns else np.full(n, np.nan)
+
+    g, lo, hi = col("grade_pct"), col("grade_low_pct"), col("grade_high_pct")
+    ranged = ~np.isfinite(g) & np.isfinite(lo) & np.isfinite(hi)
+    grade = np.where(np.isfinite(g), g, np.where(ranged, 0.5 * (lo + hi), 0.0))
+    var = np.where(ranged, (hi - lo) ** 2 / 12.0, 0.0)
+    return grade, var
 
 
 def _row_speeds(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -672,31 +737,37 @@ def _build_marginal_model(design: MetaDesign, priors: Priors, *, robust: bool):
                 P["prior_mode_sd"],
                 P["prior_match_sd"],
                 P["prior_match_sd"],
+                P["prior_grade_sd"],
             ]
         )
-        loglik = _marginal_loglik_pt(pt, D, tau_cond, r, t2, coef_sd)
+        extra = (
+            P["prior_speed_sd"] ** 2 * D["speed_var_row"]
+            + P["prior_grade_sd"] ** 2 * D["grade_var_row"]
+        )
+        loglik = _marginal_loglik_pt(pt, D, tau_cond, r, t2, coef_sd, extra)
         pm.Potential("loglik", pt.sum(loglik))
     return model
 
 
-def _marginal_loglik_pt(pt, D, tau_cond, r, t2, coef_sd):
+def _marginal_loglik_pt(pt, D, tau_cond, r, t2, coef_sd, extra=0.0):
     """Per-family log marginal likelihood (PyTensor; numpy mirror :func:`marginal_loglik`)."""
     X, y, w_mask = D["X_row"], D["y"], D["mask"]
     G, H, K = D["G"], D["H"], D["K"]
     v_pair = D["v_forward"] + D["v_backward"] - 2.0 * r * pt.sqrt(D["v_forward"] * D["v_backward"])
     v = D["paired"] * v_pair + (1.0 - D["paired"]) * D["v_fixed"]
-    dvar = pt.maximum(v, 1e-12) + D["use_cond"] * tau_cond[D["family_idx"]] ** 2
+    dvar = pt.maximum(v, 1e-12) + extra + D["use_cond"] * tau_cond[D["family_idx"]] ** 2
     w = w_mask / dvar
     S = pt.dot(w, G)
     Sy = pt.dot(w * y, G)
-    SX = pt.dot(G.T, w[:, None] * X)  # (C, 5)
+    k = N_COEF
+    SX = pt.dot(G.T, w[:, None] * X)  # (C, k)
     g = t2 / (1.0 + t2 * S)
     F = H.shape[1]
     yy = pt.dot(w * y * y, H) - pt.dot(g * Sy * Sy, K)
     Xy = pt.dot(H.T, (w * y)[:, None] * X) - pt.dot(K.T, (g * Sy)[:, None] * SX)
-    SXo = (SX[:, :, None] * SX[:, None, :]).reshape((SX.shape[0], 25))
+    SXo = (SX[:, :, None] * SX[:, None, :]).reshape((SX.shape[0], k * k))
     XX = pt.dot(H.T, w[:, None] * D["XX_row"]) - pt.dot(K.T, g[:, None] * SXo)
-    A = XX.reshape((F, 5, 5)) + pt.diag(1.0 / coef_sd**2)[None, :, :]
+    A = XX.reshape((F, k, k)) + pt.diag(1.0 / coef_sd**2)[None, :, :]
     L = pt.linalg.cholesky(A)
     z = pt.linalg.solve_triangular(L, Xy[:, :, None], lower=True)
     quad = pt.sum(z**2, axis=(1, 2))
@@ -731,6 +802,7 @@ def _build_sampled_model(design: MetaDesign, priors: Priors, *, robust: bool):
         b_speed = pm.Normal("b_speed", 0.0, P["prior_speed_sd"], dims="family")
         b_mode = pm.Normal("b_mode", 0.0, P["prior_mode_sd"], dims="family")
         b_match = pm.Normal("b_match", 0.0, P["prior_match_sd"], dims=("family", "matching"))
+        b_grade = pm.Normal("b_grade", 0.0, P["prior_grade_sd"], dims="family")
         tau_study = _tau_study_prior(pm, priors, P)
         tau_cond = pm.HalfNormal("tau_cond", P["prior_tau_cond_sd"], dims="family")
         r = pm.Beta("r", P["prior_r_a"], P["prior_r_b"])
@@ -740,7 +812,7 @@ def _build_sampled_model(design: MetaDesign, priors: Priors, *, robust: bool):
         else:
             z_study = pm.Normal("z_study", 0.0, 1.0, dims="cluster")
         # one gather per row for all coefficients and both SDs (cheap to compile and to run)
-        coef = pt.stack([alpha, b_speed, b_mode, b_match[:, 0], b_match[:, 1]], axis=1)
+        coef = pt.stack([alpha, b_speed, b_mode, b_match[:, 0], b_match[:, 1], b_grade], axis=1)
         sds = pt.stack([tau_study, tau_cond], axis=1)[D["family_idx"]]
         theta = (
             pt.sum(coef[D["family_idx"]] * D["X_row"], axis=1)
@@ -752,7 +824,11 @@ def _build_sampled_model(design: MetaDesign, priors: Priors, *, robust: bool):
         )
         v = D["paired"] * v_pair + (1.0 - D["paired"]) * D["v_fixed"]
         # condition-within-cluster effects integrated out analytically: N(0, tau_cond²)
-        sd = pt.sqrt(pt.maximum(v, 1e-12) + D["use_cond"] * tau_cond_row**2)
+        extra = (
+            P["prior_speed_sd"] ** 2 * D["speed_var_row"]
+            + P["prior_grade_sd"] ** 2 * D["grade_var_row"]
+        )
+        sd = pt.sqrt(pt.maximum(v, 1e-12) + extra + D["use_cond"] * tau_cond_row**2)
         # normal log-density up to its constant
         logp = -0.5 * ((D["y"] - theta) / sd) ** 2 - pt.log(sd)
         pm.Potential("loglik", pt.sum(D["mask"] * logp))
@@ -763,7 +839,7 @@ _COMPILED: dict = {}
 #: Parameters the convergence gate checks. In the marginal model NUTS samples the SDs and
 #: ``r``; the coefficients are exact conditional draws given each of those draws, so their
 #: R-hat and ESS inherit the chains' mixing and are gated too.
-GATE_VARS = ("alpha", "b_speed", "b_mode", "b_match", "tau_study", "tau_cond", "r")
+GATE_VARS = ("alpha", "b_speed", "b_mode", "b_match", "b_grade", "tau_study", "tau_cond", "r")
 #: What NUTS itself samples in the marginal model (robust adds ``nu`` and ``lam``).
 SAMPLED_VARS = ("tau_study", "tau_cond", "r")
 
@@ -877,6 +953,7 @@ def _sample(
             "b_speed": ("family",),
             "b_mode": ("family",),
             "b_match": ("family", "matching"),
+            "b_grade": ("family",),
             "study_effect": ("cluster",),
             "condition_effect": ("row",),
         }
@@ -1560,6 +1637,7 @@ def conditional_draws(design: MetaDesign, priors: Priors, params: dict, rng) -> 
         "b_speed": beta[..., 1],
         "b_mode": beta[..., 2],
         "b_match": beta[..., 3:5],
+        "b_grade": beta[..., 5],
         "study_effect": u,
         "condition_effect": cond,
     }
@@ -1610,12 +1688,14 @@ class MetaResult:
             )
         return self.design.families.index(family)
 
-    def effect_draws(self, family, *, mode="run", matching="same", speed_m_s=None) -> np.ndarray:
-        """Draws of the mean ln(backward/forward) for one family, mode, speed and matching.
+    def effect_draws(
+        self, family, *, mode="run", matching="same", speed_m_s=None, grade_pct=0.0
+    ) -> np.ndarray:
+        """Draws of the mean ln(backward/forward) for one family, mode, speed, matching, grade.
 
-        The speed defaults to the family's mean speed; modes and matchings without data in the
-        family contribute nothing (their coefficients are switched off, see the module
-        docstring).
+        The speed defaults to the family's mean speed, the grade to level (0 %); modes,
+        matchings and grades without data in the family contribute nothing (their coefficients
+        are switched off, see the module docstring).
         """
         check_choice("mode", mode, MODES)
         check_choice("matching", matching, MATCHINGS)
@@ -1630,10 +1710,12 @@ class MetaResult:
             k = MATCHINGS.index(matching) - 1
             if d.has_match[j, k]:
                 eff += self.draws("b_match")[:, j, k]
+        if grade_pct and d.has_grade[j]:
+            eff += self.draws("b_grade")[:, j] * float(grade_pct)
         return eff
 
     def predictive_draws(
-        self, family, *, mode="run", matching="same", speed_m_s=None, seed=None
+        self, family, *, mode="run", matching="same", speed_m_s=None, seed=None, grade_pct=0.0
     ) -> np.ndarray:
         """Draws of ln(backward/forward) in a **new study** (one new condition of it).
 
@@ -1642,7 +1724,9 @@ class MetaResult:
         prediction interval. ``seed`` defaults to the fit's seed (reproducible).
         """
         j = self.family_index(family)
-        mean = self.effect_draws(family, mode=mode, matching=matching, speed_m_s=speed_m_s)
+        mean = self.effect_draws(
+            family, mode=mode, matching=matching, speed_m_s=speed_m_s, grade_pct=grade_pct
+        )
         rng = np.random.default_rng([int(self.seed if seed is None else seed), 11, j])
         sd = np.sqrt(
             self.draws("tau_study")[:, j] ** 2
@@ -1919,6 +2003,7 @@ def draw_prior(design: MetaDesign, priors: Priors | None = None, rng=None, *, ro
         "b_speed": rng.normal(0.0, priors.speed_sd, F),
         "b_mode": rng.normal(0.0, priors.mode_sd, F),
         "b_match": rng.normal(0.0, priors.match_sd, (F, 2)),
+        "b_grade": rng.normal(0.0, priors.grade_sd, F),
         "tau_study": _draw_tau_study(priors, rng, F),
         "tau_cond": np.abs(rng.normal(0.0, priors.tau_cond_sd, F)),
         "r": rng.beta(priors.r_a, priors.r_b),
@@ -1957,6 +2042,7 @@ def _theta_sd(design: MetaDesign, p: dict, priors: Priors | None = None):
             np.asarray(p["b_mode"]),
             np.asarray(p["b_match"])[..., 0],
             np.asarray(p["b_match"])[..., 1],
+            np.asarray(p["b_grade"]),
         ],
         axis=-1,
     )  # (..., F, 5)
@@ -2009,7 +2095,17 @@ def prior_predictive_summary(
 
 
 def _posterior_params(result: MetaResult) -> dict:
-    names = ["alpha", "b_speed", "b_mode", "b_match", "tau_study", "tau_cond", "r", "study_effect"]
+    names = [
+        "alpha",
+        "b_speed",
+        "b_mode",
+        "b_match",
+        "b_grade",
+        "tau_study",
+        "tau_cond",
+        "r",
+        "study_effect",
+    ]
     return {n: result.draws(n) for n in names}
 
 

@@ -61,6 +61,12 @@ def _mixed_frame(seed=3):
     # speed matching varies within each family, so both match moderators are active
     df.loc[np.arange(len(df)) % 5 == 2, "speed_matching"] = "self_selected"
     df.loc[np.arange(len(df)) % 7 == 3, "speed_matching"] = "matched_intensity"
+    # treadmill grades vary (one value averaged over a grade range), so the grade moderator is on
+    i = np.arange(len(df))
+    df["grade_pct"] = np.where(i % 3 == 0, 5.0, 0.0)
+    df["grade_low_pct"] = np.where(i % 11 == 4, 0.0, np.nan)
+    df["grade_high_pct"] = np.where(i % 11 == 4, 10.0, np.nan)
+    df.loc[i % 11 == 4, "grade_pct"] = np.nan
     return df
 
 
@@ -74,7 +80,14 @@ def _masked(design):
 
 def _coef_sd(priors):
     return np.array(
-        [priors.alpha_sd, priors.speed_sd, priors.mode_sd, priors.match_sd, priors.match_sd]
+        [
+            priors.alpha_sd,
+            priors.speed_sd,
+            priors.mode_sd,
+            priors.match_sd,
+            priors.match_sd,
+            priors.grade_sd,
+        ]
     )
 
 
@@ -85,6 +98,9 @@ def _dense_loglik(design, priors, ts, tc, r):
     paired = (fr["design"] == "within").to_numpy()
     vf, vb = fr["v_forward"].to_numpy(float), fr["v_backward"].to_numpy(float)
     v = np.where(paired, vf + vb - 2 * r * np.sqrt(vf * vb), fr["vi"].to_numpy(float))
+    if "grade_low_pct" in fr.columns:  # a value averaged over 0-10 %: uniform variance 100/12
+        ranged = fr["grade_low_pct"].notna().to_numpy()
+        v = v + np.where(ranged, priors.grade_sd**2 * 10.0**2 / 12.0, 0.0)
     fam = fr["family"].to_numpy()
     cluster = fr["group_key"].to_numpy()
     keep = design.mask > 0
@@ -118,6 +134,7 @@ def mixed_design():
     assert design.has_speed.tolist() == [1.0, 1.0]
     assert design.has_mode.tolist() == [1.0, 1.0]
     assert design.has_match.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    assert design.has_grade.tolist() == [1.0, 1.0]
     assert 0 < design.paired.sum() < design.n_rows
     # the row covariates, by hand: speed centred on the family's mean speed, mode +-1/2,
     # matching indicators (same-speed rows are the reference)
@@ -130,6 +147,8 @@ def mixed_design():
             np.where(fr["mode"] == "run", 0.5, -0.5),
             fr["speed_matching"] == "self_selected",
             fr["speed_matching"] == "matched_intensity",
+            # grade [%]; the value averaged over 0-10 % at the range's midpoint
+            fr["grade_pct"].fillna(5.0),
         ]
     ).astype(float)
     np.testing.assert_allclose(design.data()["X_row"], by_hand, atol=1e-12)
@@ -320,11 +339,12 @@ def _dense_joint_posterior(design, priors, ts, tc, r):
     keys = list(dict.fromkeys(fr["group_key"] + "|" + fr["family"]))
     clu = np.array([keys.index(k) for k in fr["group_key"] + "|" + fr["family"]])
     clu_fam = np.array([design.families.index(k.split("|", 1)[1]) for k in keys])
-    W = np.zeros((n, 5 * F + C + n))
+    k = X.shape[1]
+    W = np.zeros((n, k * F + C + n))
     for i in range(n):
-        W[i, 5 * fam[i] : 5 * fam[i] + 5] = X[i]
-        W[i, 5 * F + clu[i]] = 1.0
-        W[i, 5 * F + C + i] = 1.0
+        W[i, k * fam[i] : k * fam[i] + k] = X[i]
+        W[i, k * F + clu[i]] = 1.0
+        W[i, k * F + C + i] = 1.0
     prior_var = np.concatenate([np.tile(_coef_sd(priors) ** 2, F), ts[clu_fam] ** 2, tc[fam] ** 2])
     lik_prec = design.mask / v
     P = np.diag(1 / prior_var) + W.T @ (lik_prec[:, None] * W)
@@ -364,13 +384,14 @@ def conditional_case():
 
 
 def _coefficients(out):
-    """(N, F, 5) coefficient draws in the column order of ``X_row``."""
+    """(N, F, k) coefficient draws in the column order of ``X_row``."""
     b = [
         out["alpha"],
         out["b_speed"],
         out["b_mode"],
         out["b_match"][..., 0],
         out["b_match"][..., 1],
+        out["b_grade"],
     ]
     return np.stack(b, axis=-1)
 
@@ -384,7 +405,7 @@ def test_conditional_study_effect_is_the_normal_normal_posterior(conditional_cas
     _, _, v = _dense_joint_posterior(design, priors, ts, tc, r)
     fam = np.array([design.families.index(f) for f in fr["family"]])
     d = v + tc[fam] ** 2
-    beta = _coefficients(out)  # (N, F, 5)
+    beta = _coefficients(out)  # (N, F, k)
     resid = fr["yi"].to_numpy() - np.einsum("nk,snk->sn", X, beta[:, fam, :])
     N = beta.shape[0]
     for c, key in enumerate(design.clusters):
@@ -405,7 +426,7 @@ def test_conditional_draws_match_the_joint_gaussian_posterior(conditional_case):
     design, priors, (ts, tc, r), out = conditional_case
     mean, cov, _ = _dense_joint_posterior(design, priors, ts, tc, r)
     F = len(design.families)
-    beta = _coefficients(out).reshape(-1, 5 * F)
+    beta = _coefficients(out).reshape(-1, inf.N_COEF * F)
     draws = np.column_stack([beta, out["study_effect"], out["condition_effect"]])
     N, dim = draws.shape
     assert dim == mean.size

@@ -28,7 +28,7 @@ from .errors import (
 )
 
 #: Subcommands, in the order ``--help`` lists them.
-COMMANDS = ("simulate", "evidence", "claims", "fit")
+COMMANDS = ("simulate", "evidence", "claims", "fit", "ingest")
 
 log = logging.getLogger("retrosim")
 

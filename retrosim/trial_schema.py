@@ -126,6 +126,25 @@ SCHEMA: dict[str, dict] = {
     "grf_bw": _col(
         "real", "body weights", 0.0, 10.0, "peak vertical ground reaction force", role="outcome"
     ),
+    # gait and impact measures from force recordings (retrosim ingest): stage means per step
+    "contact_time_s": _col("real", "s", 0.0, 2.0, "foot contact time", role="outcome"),
+    "flight_time_s": _col("real", "s", 0.0, 1.0, "flight time between contacts", role="outcome"),
+    "step_frequency_hz": _col("real", "Hz", 0.0, 6.0, "step frequency", role="outcome"),
+    "impact_peak_bw": _col(
+        "real", "body weights", 0.0, 10.0, "vertical impact peak (blank: none)", role="outcome"
+    ),
+    "loading_rate_avg_bw_s": _col(
+        "real", "BW/s", 0.0, 1000.0, "average vertical loading rate (20-80 %)", role="outcome"
+    ),
+    "loading_rate_inst_bw_s": _col(
+        "real", "BW/s", 0.0, 2000.0, "instantaneous vertical loading rate", role="outcome"
+    ),
+    "impulse_bw_s_step": _col(
+        "real", "BW s", 0.0, 5.0, "vertical impulse per step", role="outcome"
+    ),
+    "impulse_bw_s_km": _col(
+        "real", "BW s/km", 0.0, 5000.0, "vertical impulse per km", role="outcome"
+    ),
 }
 
 #: Names of the outcome columns.
@@ -205,12 +224,12 @@ class Problem:
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
 
-def _raise(problems, source):
+def _raise(problems, source, what="the trial data"):
     n = len(problems)
     lines = [f"  - {p}" for p in problems[:MAX_LISTED]]
     if n > MAX_LISTED:
         lines.append(f"  ... and {n - MAX_LISTED} more problems")
-    head = f"{n} problem{'s' if n != 1 else ''} found in the trial data"
+    head = f"{n} problem{'s' if n != 1 else ''} found in {what}"
     exc = InputError(head + ":\n" + "\n".join(lines), file=source)
     exc.problems = list(problems)
     first = problems[0]

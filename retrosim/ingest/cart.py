@@ -144,7 +144,8 @@ class CartData:
     hr_bpm : ndarray
         Heart rate [beats/min] (NaN when absent).
     rows : ndarray
-        Row of each breath in the file as a spreadsheet user counts it (for messages).
+        Row of each breath for messages: the 1-based data row of a CSV file (header
+        excluded, as in retrosim.trial_schema), the spreadsheet row of an .xlsx export.
     vendor : str
         Layout read (csv, cosmed, cortex).
     units : dict
@@ -277,7 +278,7 @@ def _read_csv(path, mass_kg):
     except Exception as exc:  # parser errors name the line
         raise InputError(f"could not be read as CSV ({exc})", file=src) from None
     df.columns = [c.strip() for c in df.columns]
-    rows = np.arange(2, len(df) + 2)  # spreadsheet rows: header is row 1
+    rows = np.arange(1, len(df) + 1)  # data rows, header excluded (as trial_schema)
     if len(df) == 0:
         raise InputError("the cart file has a header but no breaths", file=src)
     tcol = "time_s" if "time_s" in df.columns else "time" if "time" in df.columns else None

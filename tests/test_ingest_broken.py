@@ -199,12 +199,12 @@ CASES = {
         lambda d: _cart(d, lambda df: df.rename(columns={"vo2_ml_min": "oxygen"})),
         "P01.csv",
         "no VO2 column",
-    ),  # fmt: skip
+    ),
     "cart_unit_in_name_unknown": (
         lambda d: _cart(d, lambda df: df.rename(columns={"vo2_ml_min": "vo2_ml_h"})),
         "P01.csv",
         "expected one of vo2_ml_min",
-    ),  # fmt: skip
+    ),
     "cart_text_cell": (
         lambda d: _cart(d, _set("vco2_ml_min", "n/a?", row=10)),
         "row 11",

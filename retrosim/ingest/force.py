@@ -30,10 +30,10 @@ Processing (all stated choices of this package, not published constants)
   line through the threshold and twice-threshold crossings, so that the contact time does
   not shrink with the threshold.
 * Per contact: contact time; flight time to the next contact; step time (onset to next
-  onset); peak vertical force; the impact peak, the first peak of at least
-  :data:`IMPACT_PROMINENCE_BW` prominence that comes before 40 % of stance and before a
-  later, higher peak (none otherwise: forefoot landings, typical of backward running, often
-  have no impact peak, and none is invented); the average vertical loading rate, 60 % of
+  onset); peak vertical force; the impact peak, the first local maximum before 40 % of
+  stance that is followed, before the (higher) active peak, by a dip of at least
+  :data:`IMPACT_PROMINENCE_BW` body weights (none otherwise: forefoot landings, typical of
+  backward running, often have no impact peak, and none is invented); the average vertical loading rate, 60 % of
   the reference force over the time from its 20 % to its 80 % crossing, and the
   instantaneous loading rate, the largest sample-to-sample slope in that interval, the
   reference force being the impact peak where one exists and otherwise the peak force; and
@@ -51,6 +51,7 @@ References
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,7 +81,7 @@ MIN_CONTACT_S = 0.05
 OFFSET_TOL_BW = 0.05
 #: A run of more than this many samples at the maximum is taken as saturation.
 SATURATION_RUN = 5
-#: Smallest prominence of an impact peak [body weights].
+#: Smallest dip after an impact peak, before the active peak [body weights].
 IMPACT_PROMINENCE_BW = 0.05
 #: Impact peaks must come before this fraction of stance.
 IMPACT_MAX_STANCE = 0.4
@@ -254,6 +255,13 @@ def read_force(path, fmt="auto", *, rate_hz=None) -> ForceData:
 # --------------------------------------------------------------------------- processing
 
 
+@functools.lru_cache(maxsize=32)
+def _butter(order, cutoff_hz, rate_hz):
+    from scipy import signal
+
+    return signal.butter(order, cutoff_hz, fs=rate_hz, output="sos")
+
+
 def lowpass(x, rate_hz, cutoff_hz=CUTOFF_HZ, order=FILTER_ORDER):
     """Zero-lag Butterworth low-pass (forward-backward second-order sections)."""
     from scipy import signal
@@ -261,7 +269,7 @@ def lowpass(x, rate_hz, cutoff_hz=CUTOFF_HZ, order=FILTER_ORDER):
     if not 0 < cutoff_hz < rate_hz / 2:
         raise InputError(f"cut-off {cutoff_hz:g} Hz must lie below half the sampling rate "
                          f"({rate_hz / 2:g} Hz)", argument="cutoff_hz")  # fmt: skip
-    sos = signal.butter(order, cutoff_hz, fs=rate_hz, output="sos")
+    sos = _butter(int(order), float(cutoff_hz), float(rate_hz))
     return signal.sosfiltfilt(sos, np.asarray(x, float))
 
 
@@ -373,6 +381,22 @@ def contacts(fz_n, rate_hz, *, threshold_n=THRESHOLD_N, min_contact_s=MIN_CONTAC
     return on[ok] / rate_hz, off[ok] / rate_hz, s[ok], e[ok]
 
 
+def _impact_peak(c, ipk, dip, onset_offset, max_samples):
+    """First local maximum before the active peak and 40 % of stance followed by a dip.
+
+    ``c`` is the contact's force (samples above threshold), ``ipk`` the index of its
+    maximum, ``dip`` the smallest drop [N] to the following minimum (before ``ipk``).
+    """
+    d = np.diff(c[: ipk + 1])
+    loc = np.flatnonzero((d[:-1] > 0) & (d[1:] <= 0)) + 1
+    for k in loc:
+        if k + onset_offset > max_samples:
+            break
+        if c[k] - c[k : ipk + 1].min() >= dip:
+            return float(c[k])
+    return float("nan")
+
+
 def step_measures(force: ForceData, mass_kg, *, cutoff_hz=CUTOFF_HZ, threshold_n=None,
                   threshold_bw=None, label="stage") -> pd.DataFrame:  # fmt: skip
     """Per-contact measures of one stage's force (see the module docstring).
@@ -431,15 +455,8 @@ def step_measures(force: ForceData, mass_kg, *, cutoff_hz=CUTOFF_HZ, threshold_n
         ipk = int(np.argmax(c))
         peak = float(c[ipk])
         tc = off[j] - on[j]
-        impact = np.nan
-        from scipy.signal import find_peaks
-
-        pk, _ = find_peaks(c, prominence=IMPACT_PROMINENCE_BW * bw)
-        if pk.size >= 2:
-            first = pk[0]
-            t_first = (a + first) * dt - on[j]
-            if t_first < IMPACT_MAX_STANCE * tc and first < ipk and c[first] < peak:
-                impact = float(c[first])
+        impact = _impact_peak(c, ipk, IMPACT_PROMINENCE_BW * bw, (on[j] * rate) - a,
+                              IMPACT_MAX_STANCE * tc * rate)  # fmt: skip
         ref = impact if np.isfinite(impact) else peak
         r20 = np.flatnonzero(c >= 0.2 * ref)
         r80 = np.flatnonzero(c >= 0.8 * ref)

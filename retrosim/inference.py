@@ -1219,44 +1219,62 @@ def _marginal_kernel():
         ys = np.zeros(m)
         r = 1.0 / (1.0 + np.exp(-x[nb - 1]))
         rows2 = rows.copy()
-        t = np.empty(m)
-        se = np.empty(m)
-        s2 = np.empty(m)
-        dt = np.zeros(m)
-        dlj = np.zeros(m)
+        dy_du = np.zeros(m)
+        dlj_du = np.zeros(m)
+        dy_dr = np.zeros(m)
+        dlj_dr = np.zeros(m)
+        dy_dz = np.zeros(m)
+        dlj_dz = np.zeros(m)
+        ds2 = np.zeros(m)
         ui = np.full(m, -1)
         lp_extra = 0.0
         c = 0
         for j in range(m):
             f, k, kind = lat_i[0, j], lat_i[1, j], lat_i[2, j]
             lo, hi, inv_n = lat_d[0, j], lat_d[1, j], lat_d[2, j]
-            s2[j] = max(pq[0, f] - r * pq[1, f], 1e-12) * inv_n
-            se[j] = np.sqrt(s2[j])
-            if kind == 0:
-                t[j] = lo
-            else:
+            s2 = max(pq[0, f] - r * pq[1, f], 1e-12) * inv_n
+            ds2[j] = -pq[1, f] * inv_n
+            se = np.sqrt(s2)
+            dse = ds2[j] / (2.0 * se)
+            u = 0.0
+            if kind != 0:
                 u = x[nb + c]
                 ui[j] = c
                 c += 1
                 if not np.isfinite(u) or abs(u) > 40.0:
                     return -np.inf, grad, np.zeros(F), ys
+            if kind == 0 or kind == 1:
+                t = lo
                 if kind == 1:
                     sg = 1.0 / (1.0 + np.exp(-u))
-                    t[j] = lo + (hi - lo) * sg
-                    dt[j] = (hi - lo) * sg * (1.0 - sg)
+                    t = lo + (hi - lo) * sg
+                    dy_du[j] = (hi - lo) * sg * (1.0 - sg) * se
                     lp_extra += np.log(hi - lo) + np.log(sg) + np.log1p(-sg)
-                    dlj[j] = 1.0 - 2.0 * sg
-                else:
-                    e = np.exp(u)
-                    sign = 1.0 if kind == 2 else -1.0
-                    t[j] = (lo if kind == 2 else hi) + sign * e
-                    dt[j] = sign * e
-                    lp_extra += u
-                    dlj[j] = 1.0
-            ys[j] = t[j] * se[j]
+                    dlj_du[j] = 1.0 - 2.0 * sg
+                ys[j] = t * se
+                lp_extra += np.log(se)
+                dy_dr[j] = t * dse
+                dlj_dr[j] = ds2[j] / (2.0 * s2)
+            else:
+                sign = 1.0 if kind == 2 else -1.0
+                edge = lo if kind == 2 else hi
+                T2 = np.exp(2.0 * x[f])
+                sc2 = T2 + s2
+                sc = np.sqrt(sc2)
+                sg = 1.0 / (1.0 + np.exp(-u))
+                # softplus and log(logistic), stable for large |u|
+                e = u + np.log1p(np.exp(-u)) if u > 0.0 else np.log1p(np.exp(u))
+                ls = -np.log1p(np.exp(-u)) if u > 0.0 else u - np.log1p(np.exp(u))
+                ys[j] = edge * se + sign * sc * e
+                lp_extra += ls + np.log(sc)
+                dy_du[j] = sign * sc * sg
+                dlj_du[j] = 1.0 - sg
+                dy_dr[j] = edge * dse + sign * e * ds2[j] / (2.0 * sc)
+                dlj_dr[j] = ds2[j] / (2.0 * sc2)
+                dy_dz[j] = sign * e * T2 / sc
+                dlj_dz[j] = T2 / sc2
             rows2[0, f, k] = ys[j]
-            rows2[1, f, k] = s2[j]
-            lp_extra += np.log(se[j])
+            rows2[1, f, k] = s2
         lp, gz, ll, a, md = kernel(x[:nb], rows2, mats, half_n_log2pi, scal, True)
         if not np.isfinite(lp):
             return -np.inf, grad, ll, ys
@@ -1267,9 +1285,9 @@ def _marginal_kernel():
             f, k = lat_i[0, j], lat_i[1, j]
             al, ml = a[f, k], md[f, k]
             if ui[j] >= 0:
-                grad[nb + ui[j]] = -al * se[j] * dt[j] + dlj[j]
-            ds2 = -pq[1, f] * lat_d[2, j]
-            dr += -al * t[j] * ds2 / (2.0 * se[j]) + 0.5 * ml * ds2 + ds2 / (2.0 * s2[j])
+                grad[nb + ui[j]] = -al * dy_du[j] + dlj_du[j]
+            dr += -al * dy_dr[j] + dlj_dr[j] + 0.5 * ml * ds2[j]
+            grad[f] += -al * dy_dz[j] + dlj_dz[j]
         grad[nb - 1] += dr * r * (1.0 - r)
         return lp + lp_extra, grad, ll, ys
 
@@ -1296,10 +1314,10 @@ class MarginalDensity:
 
     Direction-only rows (:mod:`retrosim.direction_results`) add their latent ``y_i = t_i se_i(r)``
     with ``se_i² = sigma_f²(r) / n_i`` and ``t_i`` in ``(t_lo, t_hi)``: ``t = lo + (hi - lo)
-    logistic(u)`` on a bounded interval, ``lo + exp(u)`` or ``hi - exp(u)`` on a half-line, and
-    fixed for a point (an exact p). The density in ``u`` is ``N(y; 0, V) se |dt/du|`` (the
-    statistic, not ``y``, is what the report constrains), so integrating it over ``u`` gives
-    the probability of the reported result; ``d log p / d y = -a`` and the diagonal of
+    logistic(u)`` on a bounded interval and fixed for a point (an exact p); on a half-line
+    ``y = lo se + sc softplus(u)`` (or ``hi se - ...``) with ``sc = sqrt(tau_total² + se²)``
+    (:meth:`latent_values`). The density in ``u`` is ``N(y; 0, V) |dy/du|``, so integrating it
+    over ``u`` gives the probability of the reported result; ``d log p / d y = -a`` and the diagonal of
     ``a a' - V^-1`` carry the gradient through ``y`` and ``se`` to ``u`` and ``r``.
 
     Each family's observed rows are packed first in arrays padded to the largest family. This
@@ -1442,50 +1460,63 @@ class MarginalDensity:
         )
 
     def latent_values(self, z):
-        """Direction rows' ``t``, ``se``, ``y`` and the transform terms at ``z`` (one point).
+        """Direction rows' latent ``y`` and the terms of its transform at ``z`` (one point).
 
-        Returns a dict with ``t``, ``se``, ``y``, ``dt_du``, ``log_jac``, ``dlog_jac_du`` (all
-        (n_direction_rows,); zeros for point rows' derivatives) and ``r``.
+        A row with an interval (or a point) for ``t`` has ``y = t se``; a row with a half-line
+        ``t > lo`` has ``y = lo se + sc softplus(u)`` (mirror image for ``t < hi``) with the scale
+        ``sc = sqrt(tau_total² + se²)``: non-centred, so how far a latent value lies beyond its
+        bound scales with the family's heterogeneity (with ``sc = se`` the latent values of one
+        study and ``tau_study`` formed a funnel that made NUTS diverge; softplus rather than exp,
+        whose Gaussian upper tail becomes a doubly exponential wall in ``u``). Returns ``y``,
+        ``log_jac`` (log |dy/du|, including ``log se`` of the t scale), the derivatives of both
+        with respect to ``u``, ``r`` and the family's ``ln tau_total`` and ``s2`` (se²), ``r``.
         """
         z = np.asarray(z, float)
-        r = 1.0 / (1.0 + np.exp(-z[2 * self.F]))
-        s2 = np.maximum(self._P - r * self._Q, 1e-12)[self._lat_f] * self._lat_inv_n
+        F = self.F
+        r = 1.0 / (1.0 + np.exp(-z[2 * F]))
+        f = self._lat_f
+        s2 = np.maximum(self._P - r * self._Q, 1e-12)[f] * self._lat_inv_n
+        ds2 = -self._Q[f] * self._lat_inv_n  # d s2 / d r
         se = np.sqrt(s2)
+        dse = ds2 / (2.0 * se)
+        T2 = np.exp(2.0 * z[:F])[f]
         m = self._lat_rows.size
-        t = self._lat_lo.copy()
-        dt = np.zeros(m)
-        lj = np.zeros(m)
-        dlj = np.zeros(m)
         u = np.zeros(m)
-        u[self._free] = z[2 * self.F + 1 :]
+        u[self._free] = z[2 * F + 1 :]
         kind, lo, hi = self._lat_kind, self._lat_lo, self._lat_hi
+        out = {k: np.zeros(m) for k in ("y", "log_jac", "dy_du", "dlj_du", "dy_dr", "dlj_dr")}
+        out["dy_dz"], out["dlj_dz"] = np.zeros(m), np.zeros(m)
+        t = np.where(kind == 0, lo, 0.0)
         b = kind == 1
-        if b.any():
-            sg = 1.0 / (1.0 + np.exp(-u[b]))
-            width = hi[b] - lo[b]
-            t[b] = lo[b] + width * sg
-            dt[b] = width * sg * (1.0 - sg)
-            lj[b] = np.log(width) + np.log(sg) + np.log1p(-sg)
-            dlj[b] = 1.0 - 2.0 * sg
-        for k, sign, edge in ((2, 1.0, lo), (3, -1.0, hi)):
-            h = kind == k
-            if h.any():
-                e = np.exp(u[h])
-                t[h] = edge[h] + sign * e
-                dt[h] = sign * e
-                lj[h] = u[h]
-                dlj[h] = 1.0
-        return {
-            "t": t,
-            "se": se,
-            "s2": s2,
-            "y": t * se,
-            "dt_du": dt,
-            "log_jac": lj,
-            "dlog_jac_du": dlj,
-            "r": r,
-            "u": u,
-        }
+        sg = 1.0 / (1.0 + np.exp(-u))
+        width = np.where(b, hi - lo, 1.0)
+        t = np.where(b, lo + width * sg, t)
+        ts_rows = (kind == 0) | b
+        out["y"] = np.where(ts_rows, t * se, 0.0)
+        out["log_jac"] = np.where(ts_rows, np.log(se), 0.0) + np.where(
+            b, np.log(width) + np.log(sg) + np.log1p(-sg), 0.0
+        )
+        out["dy_du"] = np.where(b, width * sg * (1.0 - sg) * se, 0.0)
+        out["dlj_du"] = np.where(b, 1.0 - 2.0 * sg, 0.0)
+        out["dy_dr"] = np.where(ts_rows, t * dse, 0.0)
+        out["dlj_dr"] = np.where(ts_rows, ds2 / (2.0 * s2), 0.0)
+        h = (kind == 2) | (kind == 3)
+        if h.any():
+            sign = np.where(kind == 2, 1.0, -1.0)
+            edge = np.where(kind == 2, lo, hi)
+            sc2 = T2 + s2
+            sc = np.sqrt(sc2)
+            e = np.logaddexp(0.0, u)  # softplus: log-like at the bound, linear in the tail
+            out["y"] = np.where(h, edge * se + sign * sc * e, out["y"])
+            out["log_jac"] = np.where(h, np.log(sc) - np.logaddexp(0.0, -u), out["log_jac"])
+            out["dy_du"] = np.where(h, sign * sc * sg, out["dy_du"])
+            out["dlj_du"] = np.where(h, 1.0 - sg, out["dlj_du"])
+            out["dy_dr"] = np.where(h, edge * dse + sign * e * ds2 / (2.0 * sc), out["dy_dr"])
+            out["dlj_dr"] = np.where(h, ds2 / (2.0 * sc2), out["dlj_dr"])
+            out["dy_dz"] = np.where(h, sign * e * T2 / sc, 0.0)
+            out["dlj_dz"] = np.where(h, T2 / sc2, 0.0)
+        out.update(s2=s2, ds2=ds2, r=r, u=u)
+        return out
 
     def loglik(self, ts, tc, r, u=None):
         """Log marginal likelihood per family [nats] at ``tau_study``, ``tau_cond`` (F,), ``r``
@@ -1512,10 +1543,11 @@ class MarginalDensity:
     def _evaluate_numpy(self, x):
         """The same as :meth:`_evaluate` for direction rows, in numpy (cross-check)."""
         x = np.asarray(x, float)
-        nb = 2 * self.F + 1
+        F = self.F
+        nb = 2 * F + 1
         u = x[nb:]
         if u.size and (not np.all(np.isfinite(u)) or np.max(np.abs(u)) > 40.0):
-            return -np.inf, np.zeros(x.size), np.zeros(self.F)
+            return -np.inf, np.zeros(x.size), np.zeros(F)
         lv = self.latent_values(x)
         rows = self._rows.copy()
         rows[0][self._lat_f, self._lat_k] = lv["y"]
@@ -1524,18 +1556,17 @@ class MarginalDensity:
         grad = np.zeros(x.size)
         if not np.isfinite(lp):
             return -np.inf, grad, ll
-        lp += float(np.sum(np.log(lv["se"]) + lv["log_jac"]))
+        lp += float(np.sum(lv["log_jac"]))
         a_l = a[self._lat_f, self._lat_k]
         m_l = mdiag[self._lat_f, self._lat_k]
         grad[:nb] = gz
-        grad[nb:] = (-a_l * lv["se"] * lv["dt_du"] + lv["dlog_jac_du"])[self._free]
-        # r enters through s2 = (P - r Q) / n: y = t se, the variance s2 and the log se Jacobian
-        ds2 = -self._Q[self._lat_f] * self._lat_inv_n
-        dr = np.sum(
-            -a_l * lv["t"] * ds2 / (2.0 * lv["se"]) + 0.5 * m_l * ds2 + ds2 / (2.0 * lv["s2"])
-        )
+        grad[nb:] = (-a_l * lv["dy_du"] + lv["dlj_du"])[self._free]
+        # r enters through s2 = (P - r Q) / n: the latent y, its variance and the Jacobian
+        dr = np.sum(-a_l * lv["dy_dr"] + lv["dlj_dr"] + 0.5 * m_l * lv["ds2"])
         r = lv["r"]
         grad[nb - 1] += dr * r * (1.0 - r)
+        # ln tau_total enters the half-line rows' scale
+        np.add.at(grad, self._lat_f, -a_l * lv["dy_dz"] + lv["dlj_dz"])
         return float(lp), grad, ll
 
     def logp_grad(self, x):

@@ -220,9 +220,14 @@ def test_evidence_statements_rules():
     assert "counted twice" in why["wright2001_metab_all"]
     # every kept row has a region with lo < hi or an exact statistic, and an n >= 2
     assert (rows["t_lo"] <= rows["t_hi"]).all() and (rows["n"] >= 2).all()
-    # a significant positive result (P<0.05, n = 8) sits above the t_7 critical value
-    m = rows.set_index("row_id").loc["masumoto2009_vo2"]
-    assert m["t_lo"] == pytest.approx(2.365, abs=5e-4) and math.isinf(m["t_hi"])
+    # a significant positive result (p<0.001, n = 29) sits above the t_28 critical value of a
+    # printed table
+    m = rows.set_index("row_id").loc["barnes2021_hr_mlist"]
+    assert m["t_lo"] == pytest.approx(3.674, abs=5e-4) and math.isinf(m["t_hi"])
+    # underwater walking is not evidence about walking or running on land
+    assert not any(i.startswith("masumoto") for i in ids)
+    # the claims are about level locomotion: Hooper 2004's uphill grades stay out
+    assert not any(i.startswith("hooper2004") for i in ids)
 
 
 # --------------------------------------------------------------------------- recovery

@@ -124,6 +124,25 @@ def _rename_force(d):
         p.with_name("trial.dat").relative_to(d))}}))  # fmt: skip
 
 
+def _use_markers(d, *, column=True, label="end run 1"):
+    """Mark the end of P01's first running stage in the cart file and use it in the protocol."""
+    prot = pd.read_csv(d / "protocol.csv", dtype=str, keep_default_na=False)
+    end = float(prot.loc[1, "end_s"])
+    if column:
+
+        def mark(df):
+            t = df["time_s"].astype(float)
+            df["marker"] = ""
+            df.loc[int((t - end).abs().idxmin()), "marker"] = "end run 1"
+            return df
+
+        _cart(d, mark)
+    prot.loc[1, "end_s"] = ""
+    prot["end_marker"] = ""
+    prot.loc[1, "end_marker"] = label
+    prot.to_csv(d / "protocol.csv", index=False)
+
+
 CASES = {
     # protocol sheet
     "no_protocol": (lambda d: (d / "protocol.csv").unlink(), "protocol", "expected one row"),
@@ -183,6 +202,26 @@ CASES = {
         lambda d: _protocol(d, _rest_force),
         "row 1",
         "force files on running stages only",
+    ),
+    "start_and_marker": (
+        lambda d: _protocol(d, lambda df: df.assign(start_marker="go")),
+        "rows 1, 2",
+        "give start_s or start_marker, not both",
+    ),
+    "no_stage_end": (
+        lambda d: _protocol(d, _set("end_s", "")),
+        "row 2",
+        "missing stage end: give end_s [s] or end_marker",
+    ),
+    "marker_not_found": (
+        lambda d: _use_markers(d, label="end run 2"),
+        "stage 'run_3",
+        "marker 'end run 2' is not in the cart file",
+    ),
+    "marker_without_column": (
+        lambda d: _use_markers(d, column=False),
+        "P01.csv",
+        "expected a 'marker' column",
     ),
     # cart files
     "cart_time_not_increasing": (
@@ -281,3 +320,15 @@ def test_foreign_output_folder_is_refused(good, tmp_path, capsys):
     assert main(["ingest", str(good), "--out", str(out)]) == 2
     assert "holds other files" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["thesis.docx"]
+
+
+def test_markers_instead_of_times(good, tmp_path):
+    from retrosim.ingest import process_folder
+
+    d = tmp_path / "lab"
+    shutil.copytree(good, d)
+    _use_markers(d)
+    by_marker = process_folder(d).stages
+    by_time = process_folder(good).stages
+    assert abs(by_marker.loc[1, "end_s"] - by_time.loc[1, "end_s"]) < 3.0  # nearest breath
+    assert by_marker.loc[1, "vo2_ml_min"] == pytest.approx(by_time.loc[1, "vo2_ml_min"], rel=0.01)

@@ -103,6 +103,7 @@ CSV_COLUMNS = {
     "vo2_ml_min": "oxygen uptake [mL/min] (or vo2_l_min [L/min], vo2_ml_kg_min [mL/kg/min])",
     "vco2_ml_min": "CO2 output [mL/min] (or vco2_l_min, vco2_ml_kg_min)",
     "hr_bpm": "heart rate [beats/min], optional",
+    "marker": "event marker text, optional (stages may start or end at a marker)",
 }
 
 #: Plausible whole-body VO2 after unit conversion [mL/min]: outside, a unit mistake is
@@ -153,6 +154,9 @@ class CartData:
     mass_kg : float or None
         Body mass stored in the export, if any [kg].
     source : str
+    markers : ndarray of str or None
+        The file's event-marker column (``marker`` in the plain CSV, ``Marker`` in COSMED
+        exports), "" where a breath has none.
     """
 
     time_s: np.ndarray
@@ -164,6 +168,14 @@ class CartData:
     units: dict = field(default_factory=dict)
     mass_kg: float | None = None
     source: str = ""
+    markers: np.ndarray | None = None
+
+    def marker_time(self, label) -> float | None:
+        """Time [s] of the first breath carrying ``label`` (case ignored), or None."""
+        if self.markers is None:
+            return None
+        hit = np.flatnonzero(np.char.lower(self.markers.astype(str)) == str(label).lower())
+        return float(self.time_s[hit[0]]) if hit.size else None
 
     @property
     def n_breaths(self) -> int:
@@ -312,7 +324,8 @@ def _read_csv(path, mass_kg):
         hr = pd.to_numeric(df["hr_bpm"].str.strip().replace("", np.nan), errors="coerce")
         hr = hr.to_numpy(float)
         units["hr"] = "beats/min"
-    return CartData(t, gas["vo2"], gas["vco2"], hr, rows, "csv", units, None, src)
+    markers = df["marker"].str.strip().to_numpy(dtype=str) if "marker" in df.columns else None
+    return CartData(t, gas["vo2"], gas["vco2"], hr, rows, "csv", units, None, src, markers)
 
 
 def _xlsx_rows(path):
@@ -416,7 +429,12 @@ def _sheet_to_cart(path, rows, h, vendor, cols, mass_kg):
         hr = numbers(hi, header[hi])
         hr[hr <= 0] = np.nan  # exports write 0 when no heart-rate belt was worn
         units["hr"] = unit(hi)
-    return CartData(t, vo2, vco2, hr, sheet_rows, vendor, units, None, src)
+    mi = _column(header, cols.get("marker", []))
+    markers = None
+    if mi is not None:
+        markers = np.array(["" if mi >= len(r) or r[mi] is None else str(r[mi]).strip()
+                            for r in data], dtype=str)  # fmt: skip
+    return CartData(t, vo2, vco2, hr, sheet_rows, vendor, units, None, src, markers)
 
 
 def _meta_mass(rows, keys=("weight", "gewicht", "mass", "poids", "peso")):
@@ -449,7 +467,7 @@ _SIGNATURES = {"COSMED": "t, VO2 and VCO2", "CORTEX": "t and V'O2"}
 def _read_cosmed(path, mass_kg, rows=None):
     rows, h = _header_or_fail(path, rows, _cosmed_signature, "COSMED")
     stored = _meta_mass(rows)
-    cols = {"t": ["t"], "vo2": ["vo2"], "vco2": ["vco2"], "hr": ["hr", "hf"]}
+    cols = {"t": ["t"], "vo2": ["vo2"], "vco2": ["vco2"], "hr": ["hr", "hf"], "marker": ["marker"]}
     cart = _sheet_to_cart(path, rows, h, "cosmed", cols,
                           mass_kg if mass_kg is not None else stored)  # fmt: skip
     cart.mass_kg = stored

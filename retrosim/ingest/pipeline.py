@@ -118,6 +118,32 @@ def _with_stage(exc: InputError, stage: Stage, what: str) -> InputError:
     return new
 
 
+def _window(c, st: Stage):
+    """Stage limits [s], from the protocol times or the cart file's markers."""
+    out = []
+    for name, t, mk in (("start", st.start_s, st.start_marker), ("end", st.end_s, st.end_marker)):
+        if mk is None:
+            out.append(t)
+            continue
+        if c.markers is None:
+            raise InputError(f"{st.label} names {name}_marker {mk!r} but the cart file has no "
+                             "marker column; expected a 'marker' column (plain CSV) or a "
+                             "COSMED 'Marker' column, or give the time in "
+                             f"{name}_s", file=c.source)  # fmt: skip
+        tm = c.marker_time(mk)
+        if tm is None:
+            found = sorted({m for m in c.markers if m})[:8]
+            raise InputError(f"{st.label}: marker {mk!r} is not in the cart file; its markers "
+                             f"are {', '.join(map(repr, found)) or 'none'}",
+                             file=c.source)  # fmt: skip
+        out.append(tm)
+    if not out[1] > out[0]:
+        raise InputError(f"{st.label}: the stage ends ({out[1]:g} s) before it starts "
+                         f"({out[0]:g} s); expected the end after the start",
+                         file=c.source)  # fmt: skip
+    return out[0], out[1]
+
+
 def process_folder(folder, *, protocol=None, options=None) -> IngestResult:
     """Read a lab folder and compute every stage; write nothing.
 
@@ -170,7 +196,9 @@ def process_folder(folder, *, protocol=None, options=None) -> IngestResult:
                                           k=opts.outlier_k)  # fmt: skip
                 carts[key] = (c, out)
             c, out = carts[key]
-            ss = _cart.steady_state(c, st.start_s, st.end_s, window_s=opts.window_s,
+            start, end = _window(c, st)
+            rec["start_s"], rec["end_s"] = start, end
+            ss = _cart.steady_state(c, start, end, window_s=opts.window_s,
                                     max_drift=opts.max_drift, outliers=out,
                                     label=st.label)  # fmt: skip
             power, valid = _cart.energy_w(ss["vo2_ml_min"], ss["vco2_ml_min"], opts.equation)

@@ -9,7 +9,7 @@ checks a sheet and raises one :class:`~retrosim.errors.InputError` listing every
 (row, column, what was expected).
 
 Times are seconds from the start of the named file (``start_s``/``end_s`` on the cart
-file's clock, ``force_start_s``/``force_end_s`` on the force file's clock; a force file
+file's clock, or ``start_marker``/``end_marker``: a label of the cart file's marker column, ``force_start_s``/``force_end_s`` on the force file's clock; a force file
 without them is taken as one stage). File names are relative to the folder holding the
 sheet. Rows are numbered from 1 after the header (row 1 is line 2 of the file), as in
 :mod:`retrosim.trial_schema`.
@@ -76,8 +76,12 @@ PROTOCOL_SCHEMA: dict[str, dict] = {
     "grade_pct": _col("real", "%", -45.0, 45.0, "treadmill grade, 0 if absent", default=0.0),
     "trial": _col("integer", "", 1, 10_000, "repeat number within a condition (auto if absent)"),
     "session": _col("integer", "", 1, 10_000, "testing session, 1 if absent", default=1),
-    "start_s": _col("time", "s", 0.0, 1e6, "stage start on the cart file's clock", required=True),
-    "end_s": _col("time", "s", 0.0, 1e6, "stage end on the cart file's clock", required=True),
+    "start_s": _col(
+        "time", "s", 0.0, 1e6, "stage start on the cart file's clock (or start_marker)"
+    ),
+    "end_s": _col("time", "s", 0.0, 1e6, "stage end on the cart file's clock (or end_marker)"),
+    "start_marker": _col("label", "", None, None, "marker in the cart file that starts the stage"),
+    "end_marker": _col("label", "", None, None, "marker in the cart file that ends the stage"),
     "cart_file": _col("path", "", None, None, "metabolic-cart export (relative path)"),
     "cart_format": _col(
         "choice",
@@ -130,6 +134,8 @@ class Stage:
     session, trial : int or None
     start_s, end_s : float
         Window on the cart file's clock [s].
+    start_marker, end_marker : str or None
+        Cart-file markers that give the window instead of the times.
     cart_file, force_file : pathlib.Path or None
     cart_format, force_format : str
     force_rate_hz, force_start_s, force_end_s : float or None
@@ -158,6 +164,8 @@ class Stage:
     force_start_s: float | None
     force_end_s: float | None
     extra: dict = field(default_factory=dict)
+    start_marker: str | None = None
+    end_marker: str | None = None
 
     @property
     def label(self) -> str:
@@ -275,6 +283,19 @@ def read_protocol(path, *, folder=None) -> list[Stage]:
                      ts._rows(miss, index))  # fmt: skip
     start = np.asarray(get("start_s", np.nan), dtype=float)
     end = np.asarray(get("end_s", np.nan), dtype=float)
+    smark, emark = get("start_marker"), get("end_marker")
+    for name, t, mk in (("start", start, smark), ("end", end, emark)):
+        has_m = np.array([m is not None for m in mk])
+        both = np.isfinite(t) & has_m
+        if both.any():
+            _problem(problems, f"give {name}_s or {name}_marker, not both", f"{name}_s",
+                     ts._rows(both, index))  # fmt: skip
+        neither = ~np.isfinite(t) & ~has_m
+        if f"{name}_s" in raw.columns:  # a cell that is text was reported above
+            neither &= ~ts._parse_numeric(raw[f"{name}_s"])[2]
+        if neither.any():
+            _problem(problems, f"missing stage {name}: give {name}_s [s] or {name}_marker",
+                     f"{name}_s", ts._rows(neither, index))  # fmt: skip
     back = np.isfinite(start) & np.isfinite(end) & (end <= start)
     if back.any():
         _problem(problems, "end_s is not after start_s; expected end_s > start_s [s]", "end_s",
@@ -368,5 +389,7 @@ def read_protocol(path, *, folder=None) -> list[Stage]:
             force_start_s=None if not np.isfinite(fs[i]) else float(fs[i]),
             force_end_s=None if not np.isfinite(fe[i]) else float(fe[i]),
             extra=extra,
+            start_marker=smark[i],
+            end_marker=emark[i],
         ))  # fmt: skip
     return stages

@@ -188,11 +188,23 @@ def test_cycle_is_reported(tmp_path):
 # --------------------------------------------------------------------------- the real manuscript
 
 
+def _manuscript_files():
+    """The manuscript and the section files it includes."""
+    return [ROOT / "paper" / "retrosim.typ", *sorted((ROOT / "paper" / "sections").glob("*.typ"))]
+
+
+def test_sections_are_included():
+    text = (ROOT / "paper" / "retrosim.typ").read_text(encoding="utf-8")
+    for path in _manuscript_files()[1:]:
+        assert f'#include "sections/{path.name}"' in text, f"{path.name} is not included"
+
+
 def test_real_studies_declare_values_the_manuscript_reads():
     """Every `v.<study>.<key>` in the manuscript names a study that writes a value fragment."""
     studies = {s.name: s for s in bp.discover(ROOT)}
-    text = (ROOT / "paper" / "retrosim.typ").read_text(encoding="utf-8")
+    text = "\n".join(p.read_text(encoding="utf-8") for p in _manuscript_files())
     used = set(re.findall(r"\bv\.([a-z_0-9]+)\.", text))
+    used |= set(re.findall(r"#let \w+ = v\.([a-z_0-9]+)\s*$", text, flags=re.MULTILINE))
     assert used, "the manuscript quotes no generated value"
     for study in used:
         assert study in studies, f"manuscript reads values of unknown study {study!r}"
@@ -201,7 +213,7 @@ def test_real_studies_declare_values_the_manuscript_reads():
 
 def test_manuscript_types_no_number_by_hand():
     """Outside comments, equations, citations and labels, prose has no digits except section refs."""
-    text = (ROOT / "paper" / "retrosim.typ").read_text(encoding="utf-8")
+    text = "\n".join(p.read_text(encoding="utf-8") for p in _manuscript_files())
     offenders = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if line.lstrip().startswith("#"):  # code lines: #let, #if, #import, #figure(...)

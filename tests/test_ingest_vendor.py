@@ -133,3 +133,34 @@ def test_drifting_stage_is_flagged():
     c = cart.CartData(t, v, 0.9 * v, np.full(t.size, np.nan), np.arange(t.size), "csv")
     ss = cart.steady_state(c, 0.0, 298.0)
     assert not ss["steady"] and ss["drift"] == pytest.approx(240.0 / ss["vo2_ml_min"], rel=0.02)
+
+
+def test_c3d_running_record_through_the_protocol(tmp_path):
+    """A simulated running force written as C3D (ezc3d) gives the truth, like the CSV."""
+    from retrosim import gait
+    from retrosim.ingest import process_folder, synthetic
+
+    lab = tmp_path / "lab"
+    truth = synthetic.make_lab_folder(lab, seed=8, n_participants=3, speeds_m_s=(3.0,),
+                                      rest_s=150.0, stage_s=150.0, force_s=2.0)  # fmt: skip
+    rng = np.random.default_rng(1)
+    g = gait.spring_mass_running(3.0, 70.0, direction="forward")
+    fz, steps = synthetic.simulate_vgrf(float(g["contact_time_s"]), float(g["flight_time_s"]),
+                                        70.0, rate_hz=1000.0, duration_s=6.0, rng=rng,
+                                        impact=0.45)  # fmt: skip
+    synthetic.write_force_c3d(lab / "force" / "long.c3d", fz, 1000.0)
+    prot = pd.read_csv(lab / "protocol.csv", dtype=str, keep_default_na=False)
+    i = prot.index[prot["stage"] == "run_3_forward"][0]
+    prot.loc[i, ["mass_kg", "force_file", "force_rate_hz"]] = ["70", "force/long.c3d", ""]
+    prot["force_start_s"] = ""
+    prot["force_end_s"] = ""
+    prot.loc[i, ["force_start_s", "force_end_s"]] = ["1.0", "5.0"]  # a window of the file
+    prot.to_csv(lab / "protocol.csv", index=False)
+    del truth
+    res = process_folder(lab)
+    row = res.stages.loc[i]
+    inside = steps[(steps["onset_s"] > 1.0) & (steps["onset_s"] + steps["contact_time_s"] < 5.0)]
+    assert row["n_contacts"] == len(inside)
+    assert abs(row["contact_time_s"] - inside["contact_time_s"].mean()) < 0.002
+    assert row["grf_bw"] == pytest.approx(inside["peak_n"].mean() / (70.0 * 9.80665), rel=0.02)
+    assert "sign flipped" in row["force_notes"]  # ezc3d reports the platform's Fz negative

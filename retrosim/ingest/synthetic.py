@@ -41,7 +41,7 @@ import pandas as pd
 
 from ..units import G
 
-__all__ = ["DEFAULTS", "make_lab_folder", "simulate_breaths", "simulate_vgrf"]
+__all__ = ["DEFAULTS", "make_lab_folder", "simulate_breaths", "simulate_vgrf", "write_force_c3d"]
 
 LABEL = "SYNTHETIC - simulated by retrosim.ingest.synthetic, not measured on people"
 
@@ -201,6 +201,41 @@ def simulate_vgrf(contact_s, flight_s, mass_kg, *, rate_hz, duration_s, rng, imp
     truth["flight_time_s"] = truth["onset_s"].shift(-1) - truth["onset_s"] - truth[
         "contact_time_s"]  # fmt: skip
     return np.round(noisy), truth
+
+
+def write_force_c3d(path, fz_n, rate_hz, *, point_rate_hz=100.0):
+    """Write a vertical force as a C3D file with one type-2 force platform (via ezc3d).
+
+    The analog channels are Fx, Fy, Fz [N], Mx, My, Mz [N mm] (only Fz non-zero), the platform
+    a 0.5 m square; the points hold one dummy marker. For tests of the C3D path.
+    """
+    import ezc3d
+
+    fz = np.asarray(fz_n, float)
+    per = round(rate_hz / point_rate_hz)
+    n = (fz.size // per) * per
+    c = ezc3d.c3d()
+    c["parameters"]["POINT"]["RATE"]["value"] = np.array([point_rate_hz])
+    c["parameters"]["POINT"]["LABELS"]["value"] = ["dummy"]
+    c["data"]["points"] = np.zeros((4, 1, n // per))
+    an = c["parameters"]["ANALOG"]
+    an["RATE"]["value"] = np.array([float(rate_hz)])
+    an["LABELS"]["value"] = ["Fx1", "Fy1", "Fz1", "Mx1", "My1", "Mz1"]
+    an["UNITS"]["value"] = ["N", "N", "N", "Nmm", "Nmm", "Nmm"]
+    an["SCALE"]["value"] = np.ones(6)
+    an["OFFSET"]["value"] = np.zeros(6, dtype=int)
+    data = np.zeros((1, 6, n))
+    data[0, 2] = fz[:n]
+    c["data"]["analogs"] = data
+    fp = c["parameters"]["FORCE_PLATFORM"]
+    fp["USED"]["value"] = np.array([1], dtype=int)
+    fp["TYPE"]["value"] = np.array([2], dtype=int)
+    fp["CHANNEL"]["value"] = np.arange(1, 7, dtype=int).reshape(6, 1)
+    corners = np.array([[500, 500, 0], [500, 0, 0], [0, 0, 0], [0, 500, 0]], float)
+    fp["CORNERS"]["value"] = corners.T.reshape(3, 4, 1)
+    fp["ORIGIN"]["value"] = np.array([[0.0], [0.0], [-30.0]])
+    fp["CAL_MATRIX"]["value"] = np.zeros((6, 6, 1))
+    c.write(str(path))
 
 
 def _truth_means(steps: pd.DataFrame, mass_kg, speed_m_s):

@@ -356,6 +356,7 @@ def read_protocol(path, *, folder=None) -> list[Stage]:
                          (int(r[j - 1]), int(r[j])))  # fmt: skip
     if problems:
         ts._raise(problems, src, "the protocol sheet")
+    grade = np.asarray(get("grade_pct", np.nan), dtype=float)
     stages = []
     for i in range(n):
         extra = {}
@@ -375,8 +376,7 @@ def read_protocol(path, *, folder=None) -> list[Stage]:
             direction=get("direction")[i],
             mode=get("mode")[i],
             speed_m_s=float(get("speed_m_s", np.nan)[i]) if exercise[i] else float("nan"),
-            grade_pct=float(np.nan_to_num(get("grade_pct", 0.0)[i] if get("grade_pct", 0.0)[i]
-                                          is not None else 0.0, nan=0.0)),
+            grade_pct=float(grade[i]) if np.isfinite(grade[i]) else 0.0,
             session=int(sess[i]),
             trial=None if not np.isfinite(float(trial)) else int(trial),
             start_s=float(start[i]),

@@ -212,8 +212,8 @@ def process_folder(folder, *, protocol=None, options=None) -> IngestResult:
             if not valid:
                 lo, hi = _cart.ENERGY_EQUATIONS[opts.equation][2]
                 flags.append(f"RER {ss['rer']:.3f} outside {lo:g}-{hi:g}: the energy "
-                             "conversion assumes oxidative metabolism; energy left out of "
-                             "trials.csv")  # fmt: skip
+                             "conversion assumes oxidative metabolism, so the energy is left "
+                             "out of trials.csv")  # fmt: skip
             if c.mass_kg is not None and abs(c.mass_kg - st.mass_kg) > 0.05 * st.mass_kg:
                 flags.append(
                     f"the cart export stores a body mass of {c.mass_kg:g} kg, the "
@@ -255,8 +255,8 @@ def process_folder(folder, *, protocol=None, options=None) -> IngestResult:
             rec["force_notes"] = "; ".join(fd.notes)
             if np.isnan(m["impact_peak_bw"]):
                 flags.append(f"no impact peak in {m['n_contacts'] - m['n_impact_peaks']} of "
-                             f"{m['n_contacts']} contacts (none reported; loading rates use "
-                             "the peak force)")  # fmt: skip
+                             f"{m['n_contacts']} contacts (none reported, and the loading "
+                             "rates use the peak force)")  # fmt: skip
         rec["flags"] = "; ".join(flags)
         rows.append(rec)
     df = pd.DataFrame(rows)

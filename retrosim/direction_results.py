@@ -48,7 +48,10 @@ them.
 A result is never counted twice: rows of reports the data mark as not independent are left out
 by :func:`retrosim.evidence.direction_statements`, and :func:`direction_rows` leaves out a
 statement when the same study cluster already reports a number in the same analysis family (its
-numbers supersede its summary sentence) or when the report gives no sample size.
+numbers supersede its summary sentence) or when the report gives no sample size. A family with
+no numeric row at all (knee adduction moment, knee compressive force) is left out too: its
+between-person SD would be borrowed from other outcomes and its effect size identified only by
+signs, and such families (no claim uses them) made NUTS diverge through their heterogeneity.
 
 References
 ----------
@@ -244,16 +247,20 @@ def direction_rows(
         st["speed_m_s"] = st.get("speed_forward_m_s", np.nan)
     fam = st["outcome_family"].astype(str)
     st["family"] = fam.where(fam != "gait", "gait:" + st["outcome"].astype(str))
-    numeric_keys = set()
+    numeric_keys, numeric_families = set(), None
     if effects is not None and len(effects):
         ef = effects["outcome_family"].astype(str)
         efam = ef.where(ef != "gait", "gait:" + effects["outcome"].astype(str))
         numeric_keys = set(zip(effects["group_key"].astype(str), efam, strict=True))
+        numeric_families = set(efam)
     rows, excluded = [], []
     for _, x in st.iterrows():
         rid = x["row_id"]
         if pd.isna(x.get("n")) or float(x["n"]) < 2:
             excluded.append((rid, "sample size not reported"))
+            continue
+        if numeric_families is not None and x["family"] not in numeric_families:
+            excluded.append((rid, "no numeric row in this family to scale its standard error"))
             continue
         if (str(x["group_key"]), x["family"]) in numeric_keys:
             excluded.append((rid, "the study reports a number in this family (not counted twice)"))

@@ -1241,7 +1241,8 @@ def _marginal_kernel():
                 u = x[nb + c]
                 ui[j] = c
                 c += 1
-                if not np.isfinite(u) or abs(u) > 40.0:
+                # beyond |u| = 700 exp overflows; the density there is negligible anyway
+                if not np.isfinite(u) or abs(u) > 700.0:
                     return -np.inf, grad, np.zeros(F), ys
             if kind == 0 or kind == 1:
                 t = lo
@@ -1249,7 +1250,9 @@ def _marginal_kernel():
                     sg = 1.0 / (1.0 + np.exp(-u))
                     t = lo + (hi - lo) * sg
                     dy_du[j] = (hi - lo) * sg * (1.0 - sg) * se
-                    lp_extra += np.log(hi - lo) + np.log(sg) + np.log1p(-sg)
+                    # log(sg) + log(1 - sg) = -|u| - 2 log(1 + exp(-|u|)), stable for any u
+                    # (in floating point sg rounds to 1 beyond u = 37 and log(1 - sg) to -inf)
+                    lp_extra += np.log(hi - lo) - abs(u) - 2.0 * np.log1p(np.exp(-abs(u)))
                     dlj_du[j] = 1.0 - 2.0 * sg
                 ys[j] = t * se
                 lp_extra += np.log(se)
@@ -1494,7 +1497,7 @@ class MarginalDensity:
         ts_rows = (kind == 0) | b
         out["y"] = np.where(ts_rows, t * se, 0.0)
         out["log_jac"] = np.where(ts_rows, np.log(se), 0.0) + np.where(
-            b, np.log(width) + np.log(sg) + np.log1p(-sg), 0.0
+            b, np.log(width) - np.abs(u) - 2.0 * np.log1p(np.exp(-np.abs(u))), 0.0
         )
         out["dy_du"] = np.where(b, width * sg * (1.0 - sg) * se, 0.0)
         out["dlj_du"] = np.where(b, 1.0 - 2.0 * sg, 0.0)
@@ -1546,7 +1549,7 @@ class MarginalDensity:
         F = self.F
         nb = 2 * F + 1
         u = x[nb:]
-        if u.size and (not np.all(np.isfinite(u)) or np.max(np.abs(u)) > 40.0):
+        if u.size and (not np.all(np.isfinite(u)) or np.max(np.abs(u)) > 700.0):
             return -np.inf, np.zeros(x.size), np.zeros(F)
         lv = self.latent_values(x)
         rows = self._rows.copy()

@@ -139,6 +139,13 @@ with stated participant and trial spreads. Not measured on people; use it to try
 
 {n} participants x 2 directions x {k} speeds ({speeds} m/s) x {t} trials = {rows} rows.
 Format: `retrosim fit --schema`.
+
+`lab_raw/` - a **SYNTHETIC** raw lab folder (protocol sheet, breath-by-breath cart CSVs,
+vertical-force CSVs at 1000 Hz) for `retrosim ingest`, written by
+`python -m retrosim.ingest.synthetic data/examples/lab_raw --seed 20261` from the package's
+simulators (`retrosim.energetics`, `retrosim.gait`) with stated noise; `lab_raw/truth.json`
+holds the simulated values, `lab_raw/README.md` the layout. 6 participants x (rest + forward and
+backward running at 2.5 and 3 m/s). Not measured on people.
 """
 
 

@@ -196,6 +196,20 @@ def test_gradient_matches_finite_differences_for_every_kind():
         np.testing.assert_allclose(g, g2, atol=1e-10)
 
 
+def test_density_stays_finite_far_out_in_the_latent_coordinates():
+    """A saturated logistic (u > 37: 1 - logistic(u) rounds to 0) once returned -inf, which
+    NUTS reports as a divergence; the density must decay smoothly instead."""
+    c = critical_t(0.05, 10)
+    dirs = pd.concat([_direction(-c, c, key="a"), _direction(c, math.inf, key="b")])
+    dens = inf.MarginalDensity(inf.MetaDesign.from_frame(_numeric(), directions=dirs), inf.Priors())
+    x0 = dens.unconstrained(np.array([0.1]), np.array([0.05]), 0.6)
+    lps = [dens.logp_grad(np.append(x0, [u, 0.0]))[0] for u in (0.0, 30.0, 45.0, 60.0, 200.0)]
+    assert np.all(np.isfinite(lps))
+    assert np.all(np.diff(lps) < 0)  # ever less probable towards the interval's edge
+    lp, g = dens.logp_grad(np.append(x0, [60.0, 0.0]))
+    assert g[-2] == pytest.approx(-1.0, abs=1e-6)  # d/du of the log Jacobian -|u| - ...
+
+
 def test_direction_rows_need_the_marginal_nutpie_model():
     design = inf.MetaDesign.from_frame(_numeric(), directions=_direction(2.0, math.inf))
     with pytest.raises(InputError, match="marginal model and nutpie"):
@@ -224,6 +238,8 @@ def test_evidence_statements_rules():
     # printed table
     m = rows.set_index("row_id").loc["barnes2021_hr_mlist"]
     assert m["t_lo"] == pytest.approx(3.674, abs=5e-4) and math.isinf(m["t_hi"])
+    # a family without any numeric row (knee adduction moment) cannot scale its statements
+    assert "no numeric row" in why["zhang2022_ekam1"]
     # underwater walking is not evidence about walking or running on land
     assert not any(i.startswith("masumoto") for i in ids)
     # the claims are about level locomotion: Hooper 2004's uphill grades stay out

@@ -331,6 +331,8 @@ def make_lab_folder(path, *, seed, overwrite=False, **settings) -> dict:
             "vo2_ml_min": br["vo2_ml_min"].round(1),
             "vco2_ml_min": br["vco2_ml_min"].round(1),
             "hr_bpm": hr.round(0),
+            # provenance on every row: these breaths are simulated, not measured
+            "synthetic": True,
         })  # fmt: skip
         del vo2_kg
         cart_name = f"cart/{pid}.csv"

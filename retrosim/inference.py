@@ -2431,6 +2431,7 @@ def run_sbc_replicate(
         out["n_direction_significant"] = int(
             np.sum(lat & (np.isinf(sim.t_hi) | np.isinf(sim.t_lo)))
         )
+        out["n_direction_rows"] = int(np.sum(lat))
     d = res.diagnostics
     out.update(max_rhat=d.max_rhat, min_ess_bulk=d.min_ess_bulk, divergences=d.n_divergences)
     return out

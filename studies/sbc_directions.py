@@ -54,10 +54,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     log = _common.setup("sbc_directions")
     import pandas as pd
-    from sbc_meta import plot
+    from sbc_meta import write_outputs
 
-    from retrosim._io import atomic_path
-    from retrosim.inference import run_sbc_replicate, sbc_uniformity
+    from retrosim.inference import run_sbc_replicate
 
     out = _common.RESULTS / "sbc_directions"
     out.mkdir(parents=True, exist_ok=True)
@@ -67,37 +66,20 @@ def main(argv=None) -> int:
     )
     rows = [replicate(s) for s in _common.progress(seeds, len(seeds), "SBC replicates")]
     ranks = pd.DataFrame(rows)
-    with atomic_path(out / "ranks.csv") as tmp:
-        ranks.to_csv(tmp, index=False, float_format="%.6g")
-    uni = sbc_uniformity(ranks)
-    with atomic_path(out / "uniformity.csv") as tmp:
-        uni.to_csv(tmp, index=False, float_format="%.6g")
-    n_ranks = int(ranks["n_ranks"].iloc[0])
-    plot(
+    write_outputs(
         ranks,
-        n_ranks,
-        out / "rank_histograms.png",
-        title="SBC with direction-only studies",
-    )
-    log.info("\n%s", uni.to_string(index=False))
-    _common.write_values(
+        out,
         "sbc_directions",
-        {
-            "n_replicates": len(ranks),
+        args,
+        log,
+        title="SBC with direction-only studies",
+        extra={
             "alpha_pct": 5,
             "band_pct": 99,
-            "draws_per_chain": args.draws,
             "tune": args.tune,
-            "n_ranks": n_ranks,
-            "thin": args.thin,
-            "min_p_chi2": float(uni["p_chi2"].min()),
-            "min_p_ks": float(uni["p_ks"].min()),
-            "p_chi2": dict(zip(uni["parameter"], uni["p_chi2"], strict=True)),
-            "p_ks": dict(zip(uni["parameter"], uni["p_ks"], strict=True)),
-            "median_max_rhat": float(ranks["max_rhat"].median()),
-            "median_min_ess_bulk": float(ranks["min_ess_bulk"].median()),
-            "total_divergences": int(ranks["divergences"].sum()),
-            "median_share_significant": float(np.median(ranks["n_direction_significant"] / 20.0)),
+            "median_share_significant": float(
+                np.median(ranks["n_direction_significant"] / ranks["n_direction_rows"])
+            ),
         },
     )
     return 0

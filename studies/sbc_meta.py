@@ -71,6 +71,40 @@ def plot(ranks, n_ranks, path, *, title="SBC of the meta-analysis model"):
     plt.close(fig)
 
 
+def write_outputs(ranks, out, name, args, log, *, title=None, extra=None):
+    """Ranks, uniformity tests, rank histograms and the paper's values of one SBC run (shared
+    with ``studies/sbc_directions.py``)."""
+    from retrosim._io import atomic_path
+    from retrosim.inference import sbc_uniformity
+
+    with atomic_path(out / "ranks.csv") as tmp:
+        ranks.to_csv(tmp, index=False, float_format="%.6g")
+    uni = sbc_uniformity(ranks)
+    with atomic_path(out / "uniformity.csv") as tmp:
+        uni.to_csv(tmp, index=False, float_format="%.6g")
+    n_ranks = int(ranks["n_ranks"].iloc[0])
+    kw = {} if title is None else {"title": title}
+    plot(ranks, n_ranks, out / "rank_histograms.png", **kw)
+    log.info("\n%s", uni.to_string(index=False))
+    _common.write_values(
+        name,
+        {
+            "n_replicates": len(ranks),
+            "draws_per_chain": args.draws,
+            "n_ranks": n_ranks,
+            "min_p_chi2": float(uni["p_chi2"].min()),
+            "min_p_ks": float(uni["p_ks"].min()),
+            "p_chi2": dict(zip(uni["parameter"], uni["p_chi2"], strict=True)),
+            "p_ks": dict(zip(uni["parameter"], uni["p_ks"], strict=True)),
+            "thin": args.thin,
+            "median_min_ess_bulk": float(ranks["min_ess_bulk"].median()),
+            "median_max_rhat": float(ranks["max_rhat"].median()),
+            "total_divergences": int(ranks["divergences"].sum()),
+            **(extra or {}),
+        },
+    )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=N_DEFAULT, help="number of simulated datasets")
@@ -89,8 +123,7 @@ def main(argv=None) -> int:
     log = _common.setup("sbc_meta")
     import pandas as pd
 
-    from retrosim._io import atomic_path
-    from retrosim.inference import run_sbc_replicate, sbc_uniformity
+    from retrosim.inference import run_sbc_replicate
 
     out = _common.RESULTS / "sbc"
     out.mkdir(parents=True, exist_ok=True)
@@ -111,31 +144,14 @@ def main(argv=None) -> int:
         address = None if scheduler in ("env", "local") else scheduler
         rows = map_tasks(replicate, seeds, scheduler=address)
     ranks = pd.DataFrame(rows)
-    with atomic_path(out / "ranks.csv") as tmp:
-        ranks.to_csv(tmp, index=False, float_format="%.6g")
-    uni = sbc_uniformity(ranks)
-    with atomic_path(out / "uniformity.csv") as tmp:
-        uni.to_csv(tmp, index=False, float_format="%.6g")
-    n_ranks = int(ranks["n_ranks"].iloc[0])
-    plot(ranks, n_ranks, out / "rank_histograms.png")
-    log.info("\n%s", uni.to_string(index=False))
     bad_fits = int(((ranks["max_rhat"] > 1.05) | (ranks["divergences"] > 0)).sum())
-    _common.write_values(
+    write_outputs(
+        ranks,
+        out,
         "sbc_meta",
-        {
-            "n_replicates": len(ranks),
-            "draws_per_chain": args.draws,
-            "n_ranks": n_ranks,
-            "min_p_chi2": float(uni["p_chi2"].min()),
-            "min_p_ks": float(uni["p_ks"].min()),
-            "p_chi2": dict(zip(uni["parameter"], uni["p_chi2"], strict=True)),
-            "p_ks": dict(zip(uni["parameter"], uni["p_ks"], strict=True)),
-            "thin": args.thin,
-            "fits_with_rhat_gt_1.05_or_divergences": bad_fits,
-            "median_min_ess_bulk": float(ranks["min_ess_bulk"].median()),
-            "median_max_rhat": float(ranks["max_rhat"].median()),
-            "total_divergences": int(ranks["divergences"].sum()),
-        },
+        args,
+        log,
+        extra={"fits_with_rhat_gt_1.05_or_divergences": bad_fits},
     )
     return 0
 

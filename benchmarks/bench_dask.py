@@ -21,7 +21,7 @@ interpreter and imported libraries (reported separately as ``*_import_rss_mb``).
     (the five above and the peak patellofemoral force per contact and per km) reduced to
     mean and SD over the draws.
 (f) ``fits_*``: four SBC replicates of the claims meta-analysis model
-    (:func:`retrosim.inference.run_sbc_replicate`, nutpie, 2 chains x 100 draws) run serially
+    (:func:`retrosim.meta.model.run_sbc_replicate`, nutpie, 2 chains x 100 draws) run serially
     and as Dask tasks on a fresh 2-worker ``LocalCluster`` (start-up and per-worker compilation
     included) with :func:`retrosim.distributed.map_tasks`; ``fits_identical`` says whether the
     two runs returned exactly the same ranks and diagnostics.
@@ -77,8 +77,8 @@ def _case(name: str) -> dict:
     import numpy as np
     import xarray as xr
 
-    from retrosim.chain import RetroChain
     from retrosim.distributed import simulate_chunked
+    from retrosim.models.chain import RetroChain
 
     import_rss = _rss_mb()
     if name in ("inmem", "chunked", "inmem_zarr", "chunked_zarr"):
@@ -136,7 +136,7 @@ def _case(name: str) -> dict:
         import functools
 
         from retrosim.distributed import map_tasks
-        from retrosim.inference import run_sbc_replicate
+        from retrosim.meta.model import run_sbc_replicate
 
         func = functools.partial(run_sbc_replicate, **FITS["settings"])
         t0 = time.perf_counter()

@@ -1,11 +1,11 @@
 """Throughput of the model grid vs a per-condition Python loop (same process, same run).
 
 A *condition-draw* is one cell (speed, mass, direction, mode, grade, draw) of the full grid.
-Two workloads, each timed on 1 thread and on 2 threads (``retrosim._kernels``; the machine has
+Two workloads, each timed on 1 thread and on 2 threads (``retrosim.models._kernels``; the machine has
 2 cores), and each against a per-condition loop over the same public model functions with
 scalar inputs, measured in the same run:
 
-* ``energy``: :func:`retrosim.chain.evaluate`: every gait output and the energy outputs of all
+* ``energy``: :func:`retrosim.models.chain.evaluate`: every gait output and the energy outputs of all
   five energetics models (what RetroChain and the Dask helper call);
 * ``chain``: ``RetroChain(knee=True).run``: the same plus every knee variable
   (``knee.from_gait``), assembled into the xarray Dataset (parameters passed in, so no
@@ -42,7 +42,7 @@ GRID = {
 
 
 def _params(n_draws, seed=0):
-    from retrosim import calibration
+    from retrosim.bayes import calibration
 
     return calibration.prior_draws(n_draws, seed)
 
@@ -56,23 +56,23 @@ def _args():
 
 
 def _energy(params):
-    from retrosim.chain import evaluate
+    from retrosim.models.chain import evaluate
 
     return evaluate(*_args(), params)
 
 
 def _chain(params):
-    from retrosim.chain import RetroChain
+    from retrosim.models.chain import RetroChain
 
     return RetroChain(calibrated=False, knee=True).run(*_args(), params=params, seed=0)
 
 
 def _loop(params, n_cells, knee_too=False):
     """Per-condition loop over the same functions, for the first ``n_cells`` cells."""
-    from retrosim import energetics as en
-    from retrosim import gait as ga
-    from retrosim import knee
-    from retrosim.chain import MODE_MODELS
+    from retrosim.models import energetics as en
+    from retrosim.models import gait as ga
+    from retrosim.models import knee
+    from retrosim.models.chain import MODE_MODELS
 
     n_draws = len(params["dir_contact_time"])
     effects = {k: params[k] for k in knee.DIRECTION_EFFECTS}
@@ -139,7 +139,7 @@ def _peak_bytes(fn, draws):
 
 
 def run(n_draws=1000, repeat=9, loop_cells=300) -> dict:
-    from retrosim import _kernels
+    from retrosim.models import _kernels
 
     load_before = os.getloadavg()
     params = _params(n_draws)

@@ -8,7 +8,7 @@
   per-step peak, impulse and 20-80 % loading rate after the same filter;
 * breath throughput: breaths per second of the outlier rule plus the steady-state means of
   :mod:`retrosim.ingest.cart`, against a per-breath loop (rolling median by ``statistics``);
-* the whole shipped example folder (``data/examples/lab_raw``) with and without figures.
+* the whole shipped example folder (``retrosim/data/examples/lab_raw``) with and without figures.
 
 Ratios are baseline time / retrosim time in the same process. Nothing runs on import.
 """
@@ -80,9 +80,9 @@ def _loop_cart(t, vo2, windows, half=4, k=4.0):
 
 
 def run() -> dict:
-    from retrosim import gait
+    from retrosim.config import DATA_DIR
     from retrosim.ingest import cart, force, process_folder, synthetic, write_results
-    from retrosim.paths import DATA_DIR
+    from retrosim.models import gait
 
     out = {}
     rng = np.random.default_rng(0)

@@ -29,7 +29,8 @@ REPEATS = 2
 
 
 def _evidence():
-    from retrosim import claims, evidence
+    from retrosim.evidence import tables as evidence
+    from retrosim.meta import claims
 
     return claims.analysis_rows(evidence.effect_sizes())
 
@@ -66,7 +67,7 @@ def _end_to_end(out: dict) -> None:
 
 
 def _checks(out: dict, effects) -> None:
-    from retrosim import inference
+    from retrosim.meta import model as inference
 
     design = inference.MetaDesign.from_frame(effects)
     res = inference.fit(design, draws=DRAWS, tune=TUNE, chains=CHAINS, seed=SEED)
@@ -105,7 +106,7 @@ def _ess(idata):
     import arviz as az
     import numpy as np
 
-    from retrosim.inference import SAMPLED_VARS
+    from retrosim.meta.model import SAMPLED_VARS
 
     post = idata["posterior"].to_dataset()[list(SAMPLED_VARS)]
     bulk = np.concatenate(
@@ -119,7 +120,7 @@ def _samplers(out: dict, effects) -> None:
     import nutpie
     import pymc as pm
 
-    from retrosim import inference
+    from retrosim.meta import model as inference
 
     design = inference.MetaDesign.from_frame(effects)
     priors = inference.Priors()
@@ -133,7 +134,7 @@ def _samplers(out: dict, effects) -> None:
             draws=DRAWS,
             tune=TUNE,
             chains=CHAINS,
-            cores=1,  # as retrosim.inference runs it: its chains would share the GIL
+            cores=1,  # as retrosim.meta.model runs it: its chains would share the GIL
             seed=SEED,
             target_accept=0.95,
             progress_bar=False,

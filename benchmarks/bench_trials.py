@@ -7,7 +7,7 @@ checks and LOO:
 * the reference design of the issue: 40 participants x 2 directions x 5 speeds x 3 trials
   (1,200 rows), goal < 60 s on 2 cores;
 * a 100,000-row fit (200 participants x 2 x 5 x 50 trials; LOO is skipped above
-  :data:`retrosim.trials.LOO_MAX_VALUES` log-likelihood values);
+  :data:`retrosim.trials.fit.LOO_MAX_VALUES` log-likelihood values);
 * time against rows (1,200 / 6,000 / 24,000 / 100,000), reported as seconds and as the ratio
   to the 1,200-row fit measured in the same run.
 
@@ -27,7 +27,7 @@ SIZES = ((40, 3), (60, 10), (120, 20), (200, 50))
 
 
 def _fit_seconds(n_participants, n_trials, seed=0):
-    from retrosim.trials import fit_trials, simulate_trials
+    from retrosim.trials.fit import fit_trials, simulate_trials
 
     df, _ = simulate_trials(n_participants=n_participants, speeds_m_s=SPEEDS_M_S,
                             n_trials=n_trials, seed=seed)  # fmt: skip

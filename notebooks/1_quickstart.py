@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Quickstart: simulate backward and forward running over a grid
 #
-# `retrosim.chain.RetroChain` composes the gait, energetics and knee models and evaluates them
+# `retrosim.models.chain.RetroChain` composes the gait, energetics and knee models and evaluates them
 # over speed × body mass × direction × mode × grade × parameter draw. The result is an
 # `xarray.Dataset` with named dimensions and units on every variable.
 
@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import retrosim
-from retrosim.chain import RetroChain
+from retrosim.models.chain import RetroChain
 
 FAST = os.environ.get("RETROSIM_NOTEBOOK_FAST") == "1"  # the test suite runs a small version
 N_DRAWS = 50 if FAST else 500

@@ -25,7 +25,11 @@ import os
 import numpy as np
 import pandas as pd
 
-from retrosim import claims, evidence, inference
+from retrosim.meta import claims
+
+from retrosim.evidence import tables as evidence
+
+from retrosim.meta import model as inference
 
 FAST = os.environ.get("RETROSIM_NOTEBOOK_FAST") == "1"  # the test suite runs a small version
 DRAWS, TUNE, CHAINS = (300, 300, 2) if FAST else (1000, 1000, 4)

@@ -17,7 +17,7 @@
 # A lab does not have one summary row per trial: it has breath-by-breath exports from a
 # metabolic cart, force recordings from an instrumented treadmill, and a protocol sheet
 # saying which stretch of which file was which condition. This notebook starts there, on the
-# **synthetic** lab folder shipped in `data/examples/lab_raw/` (simulated by
+# **synthetic** lab folder shipped in `retrosim/data/examples/lab_raw/` (simulated by
 # `retrosim.ingest.synthetic` from stated settings, with the truth stored beside it; not
 # real people):
 #
@@ -40,8 +40,8 @@ import pandas as pd
 import retrosim
 from retrosim.errors import InputError
 from retrosim.ingest import cart, force, process_folder, protocol_schema_table, write_results
-from retrosim.paths import DATA_DIR
-from retrosim.trials import fit_trials
+from retrosim.config import DATA_DIR
+from retrosim.trials.fit import fit_trials
 
 FAST = os.environ.get("RETROSIM_NOTEBOOK_FAST") == "1"  # the test suite runs a small version
 DRAWS, TUNE, CHAINS = (300, 300, 2) if FAST else (1000, 1000, 4)

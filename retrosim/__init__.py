@@ -1,18 +1,18 @@
 """retrosim: backward versus forward running and walking — models and evidence.
 
-Models (no inference imports): :mod:`retrosim.gait`, :mod:`retrosim.energetics`,
-:mod:`retrosim.knee`, :mod:`retrosim.evidence`. Inference on top of them:
-:mod:`retrosim.sampling`, :mod:`retrosim.inference`, :mod:`retrosim.claims`,
-:mod:`retrosim.trials`. The command line is :mod:`retrosim.cli`.
+Models (no inference imports): :mod:`retrosim.models.gait`, :mod:`retrosim.models.energetics`,
+:mod:`retrosim.models.knee`, :mod:`retrosim.evidence.tables`. Inference on top of them:
+:mod:`retrosim.bayes.sampling`, :mod:`retrosim.meta.model`, :mod:`retrosim.meta.claims`,
+:mod:`retrosim.trials.fit`. The command line is :mod:`retrosim.cli`.
 """
 
-from ._version import __version__
-from .errors import ConvergenceError, InputError, RetrosimError
+from retrosim._version import __version__
+from retrosim.errors import ConvergenceError, InputError, RetrosimError
 
 __all__ = ["ConvergenceError", "InputError", "RetrosimError", "__version__"]
 
 #: Public names loaded on first use, so that ``import retrosim`` stays light.
-_LAZY = {"fit_trials": "retrosim.trials"}
+_LAZY = {"fit_trials": "retrosim.trials.fit"}
 __all__ += list(_LAZY)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .errors import InputError
+from retrosim.errors import InputError
 
 
 def check_range(name, value, lo, hi, units, *, lo_inclusive=False, hint=None):

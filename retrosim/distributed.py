@@ -39,9 +39,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ._io import NETCDF_ENGINE, atomic_path
-from .errors import InputError
-from .paths import PACKAGE_DIR, REPO_ROOT
+from retrosim._io import NETCDF_ENGINE, atomic_path
+from retrosim.config import PACKAGE_DIR, SCHEDULER_ENV, SOURCE_ROOT, scheduler_address
+from retrosim.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ __all__ = [
 ]
 
 #: Environment variable holding the address of an existing Dask scheduler (``tcp://host:port``).
-SCHEDULER_ENV = "RETROSIM_SCHEDULER"
 _SCHEMES = ("tcp", "tls")
 #: Statistics :func:`evaluate_chunked` can reduce the draw dimension to.
 STATISTICS = ("mean", "sd", "q05", "q50", "q95")
@@ -116,8 +115,8 @@ def get_client(scheduler: str | None = None, *, timeout_s: float = 10.0):
     from distributed import Client
 
     argument = "scheduler"
-    if scheduler is None and os.environ.get(SCHEDULER_ENV):
-        scheduler, argument = os.environ[SCHEDULER_ENV], SCHEDULER_ENV
+    if scheduler is None and scheduler_address():
+        scheduler, argument = scheduler_address(), SCHEDULER_ENV
     if scheduler is None:
         log.info("starting a local Dask cluster: 2 worker processes x 1 thread, loopback only")
         # Generous start-up timeouts: on a loaded 2-core machine importing PyMC in a fresh
@@ -267,7 +266,11 @@ def _ship_by_value(func) -> None:
     if module is None or path is None or module.__name__ == "__main__":
         return
     path = Path(path).resolve()
-    if path.is_relative_to(REPO_ROOT) and not path.is_relative_to(PACKAGE_DIR):
+    if (
+        SOURCE_ROOT is not None
+        and path.is_relative_to(SOURCE_ROOT)
+        and not path.is_relative_to(PACKAGE_DIR)
+    ):
         with contextlib.suppress(ValueError):
             cloudpickle.register_pickle_by_value(module)
 
@@ -589,10 +592,10 @@ def _dask_scheduler(scheduler):
     """Configure dask for ``scheduler`` (see :func:`evaluate_chunked`)."""
     import dask
 
-    if scheduler is None and os.environ.get(SCHEDULER_ENV):
+    if scheduler is None and scheduler_address():
         scheduler = "distributed"  # get_client reads the address from the environment
     if scheduler in (None, "threads", "synchronous", "processes"):
-        from . import _kernels
+        from retrosim.models import _kernels
 
         # Blocks already run on one dask thread per core: keep the model's own element-wise
         # kernels serial meanwhile (no oversubscription), then restore their setting.
@@ -721,7 +724,7 @@ def simulate_chunked(
     out=None,
     scheduler=None,
 ):
-    """:meth:`retrosim.chain.RetroChain.run` on a chunked grid, evaluated block by block.
+    """:meth:`retrosim.models.chain.RetroChain.run` on a chunked grid, evaluated block by block.
 
     Same arguments and, when computed, the same values as ``chain.run(...)`` with the same
     ``n_draws`` and ``seed``: the parameter draws (and the random state the chain continues
@@ -753,7 +756,7 @@ def simulate_chunked(
     xarray.Dataset or pathlib.Path
         Lazy Dataset (dask-backed), or the path written.
     """
-    from .chain import COORD_ATTRS, RetroChain
+    from retrosim.models.chain import COORD_ATTRS, RetroChain
 
     chain = RetroChain() if chain is None else chain
     if reduce not in (None, "draw"):

@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:  # run as `python studies/x.py` from a checkout wi
 
 from retrosim._io import atomic_path  # noqa: E402
 
-DATA = ROOT / "data"
+DATA = ROOT / "retrosim" / "data"
 RESULTS = Path(os.environ.get("RETROSIM_RESULTS", ROOT / "results"))
 FIGURES = RESULTS / "figures"
 TABLES = RESULTS / "tables"

@@ -3,7 +3,7 @@
 Fits the claims' meta-regression with studies/meta_analysis.py's own fitting function (same
 evidence, seed and chain length, so the posterior is the same) and reads every testable claim × reading along a
 speed grid that spans the speeds the evidence reports for that mode and the registry's reference
-range (:func:`retrosim.claims.verdict_vs_speed`). Points outside the speeds a family's own rows
+range (:func:`retrosim.meta.claims.verdict_vs_speed`). Points outside the speeds a family's own rows
 report are extrapolations along the fitted speed slope and are drawn dashed; a family without a
 speed moderator has the same verdict at every speed. Writes the table, the figure, the registry's
 reference speeds and the numbers the manuscript quotes.
@@ -15,11 +15,11 @@ import _common
 import numpy as np
 
 INPUTS = [
-    "data/literature",
-    "data/references.bib",
-    "retrosim.claims",
-    "retrosim.evidence",
-    "retrosim.commands.claims",
+    "retrosim/data/literature",
+    "retrosim/data/references.bib",
+    "retrosim.meta.claims",
+    "retrosim.evidence.tables",
+    "retrosim.cli.claims",
     "studies/meta_analysis.py",
 ]
 OUTPUTS = [
@@ -138,7 +138,7 @@ def main() -> None:
     import pandas as pd
     from meta_analysis import fit_claims_evidence
 
-    claims = _common.need("claims")
+    claims = _common.need("meta.claims")
     _effects, statements, res = fit_claims_evidence(log)
     verdicts = claims.evaluate(res, statements=statements).set_index(["claim", "reading_key"])
     curve = claims.verdict_vs_speed(res)

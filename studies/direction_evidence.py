@@ -2,7 +2,7 @@
 
 Fits the claims' pooled model twice on the same evidence: with the numeric rows only (the
 earlier analysis) and with the direction-only results as interval-censored rows
-(``retrosim.direction_results``), plus two sensitivity fits in which the between-person SD that
+(``retrosim.evidence.directions``), plus two sensitivity fits in which the between-person SD that
 scales the direction rows' standard errors is halved or doubled. Reports, per analysis family,
 the rows in the likelihood (numeric, direction) and the statements left out with the reason, and,
 per claim x reading, the verdict and 95 % interval of each fit and how much the interval narrows.
@@ -18,11 +18,11 @@ import _common
 import numpy as np
 
 INPUTS = [
-    "data/literature",
-    "retrosim.claims",
-    "retrosim.evidence",
-    "retrosim.commands.claims",
-    "retrosim.direction_results",
+    "retrosim/data/literature",
+    "retrosim.meta.claims",
+    "retrosim.evidence.tables",
+    "retrosim.cli.claims",
+    "retrosim.evidence.directions",
 ]
 OUTPUTS = [
     "results/tables/direction_counts.csv",
@@ -91,11 +91,11 @@ def main() -> None:
 
     import matplotlib.pyplot as plt
 
-    evidence = _common.need("evidence")
-    inference = _common.need("inference")
-    claims = _common.need("claims")
-    claims_command = _common.need("commands.claims")
-    from retrosim.direction_results import direction_rows
+    evidence = _common.need("evidence.tables")
+    inference = _common.need("meta.model")
+    claims = _common.need("meta.claims")
+    claims_command = _common.need("cli.claims")
+    from retrosim.evidence.directions import direction_rows
 
     effects = claims.analysis_rows(evidence.effect_sizes())
     statements = evidence.direction_statements()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import _common
 
-INPUTS = ["data/literature", "data/references.bib", "retrosim.evidence"]
+INPUTS = ["retrosim/data/literature", "retrosim/data/references.bib", "retrosim.evidence.tables"]
 OUTPUTS = ["results/tables/evidence_summary.csv", "results/values/evidence_summary.json"]
 
 FAMILY_LABELS = {
@@ -31,7 +31,7 @@ def main() -> None:
     log = _common.setup("evidence_summary")
     import pandas as pd
 
-    evidence = _common.need("evidence")
+    evidence = _common.need("evidence.tables")
     data = evidence.load()
     effects = evidence.effect_sizes()
     # every result-only row of the dataset (the claims count independent reports only)

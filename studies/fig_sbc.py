@@ -8,7 +8,7 @@ import numpy as np
 INPUTS = ["results/sbc/ranks.csv", "results/sbc/uniformity.csv"]
 OUTPUTS = ["results/figures/sbc_ranks.png", "results/values/fig_sbc.json"]
 
-#: Labels of the meta-analysis parameters (retrosim.inference.SBC_PARAMS).
+#: Labels of the meta-analysis parameters (retrosim.meta.model.SBC_PARAMS).
 LABELS = {"alpha": "α (mean effect)", "b_speed": "β (speed)", "tau_study": "τ (studies)",
           "tau_cond": "ω (conditions)", "r": "r (correlation)"}  # fmt: skip
 BAND = 0.99

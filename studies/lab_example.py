@@ -1,6 +1,6 @@
 """The lab-data example: fit the hierarchical trial model to the synthetic example file.
 
-Recovers the known truth of ``data/examples/synthetic_trials.csv`` (written with its true
+Recovers the known truth of ``retrosim/data/examples/synthetic_trials.csv`` (written with its true
 parameters by studies/make_synthetic_trials.py), compares with statsmodels MixedLM, and plots
 the backward/forward ratio by speed, population and per participant, against the truth.
 """
@@ -13,10 +13,10 @@ import _common
 import numpy as np
 
 INPUTS = [
-    "data/examples/synthetic_trials.csv",
-    "data/examples/synthetic_trials_truth.json",
+    "retrosim/data/examples/synthetic_trials.csv",
+    "retrosim/data/examples/synthetic_trials_truth.json",
     "results/trial_coverage.json",
-    "retrosim.trials",
+    "retrosim.trials.fit",
 ]
 OUTPUTS = ["results/figures/lab_example.png", "results/values/lab_example.json"]
 
@@ -29,7 +29,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    trials = _common.need("trials")
+    trials = _common.need("trials.fit")
     path = _common.DATA / "examples" / "synthetic_trials.csv"
     truth = json.loads((_common.DATA / "examples" / "synthetic_trials_truth.json").read_text())
     data = pd.read_csv(path)

@@ -1,6 +1,6 @@
 """Meta-analysis of the published evidence: forest plots, estimator cross-check, sensitivity, LOSO.
 
-Fits the Bayesian random-effects meta-regression of retrosim.inference to every effect size,
+Fits the Bayesian random-effects meta-regression of retrosim.meta.model to every effect size,
 then (same compiled model) the prior/correlation sensitivity variants and leave-one-study-out
 refits. Frequentist DerSimonian-Laird, Paule-Mandel and REML pooled estimates per family are
 computed alongside as a cross-check.
@@ -12,11 +12,11 @@ import _common
 import numpy as np
 
 INPUTS = [
-    "data/literature",
-    "data/references.bib",
-    "retrosim.claims",
-    "retrosim.evidence",
-    "retrosim.commands.claims",
+    "retrosim/data/literature",
+    "retrosim/data/references.bib",
+    "retrosim.meta.claims",
+    "retrosim.evidence.tables",
+    "retrosim.cli.claims",
 ]
 OUTPUTS = [
     "results/figures/forest.png",
@@ -303,9 +303,9 @@ def write_claim_tables(claims, verdicts, converged):
 def fit_claims_evidence(log):
     """The claims' evidence (effect sizes, direction statements) and its fit: the one main fit
     of the paper (studies/claims_speed.py calls this too, so both read the same posterior)."""
-    evidence = _common.need("evidence")
-    claims = _common.need("claims")
-    claims_command = _common.need("commands.claims")
+    evidence = _common.need("evidence.tables")
+    claims = _common.need("meta.claims")
+    claims_command = _common.need("cli.claims")
     effects = claims.analysis_rows(evidence.effect_sizes())
     statements = evidence.direction_statements()
     log.info("fitting the meta-regression to %d effect sizes (%d chains)", len(effects), CHAINS)
@@ -322,8 +322,8 @@ def main() -> None:
     import pandas as pd
     from scipy.stats import norm
 
-    inference = _common.need("inference")
-    claims = _common.need("claims")
+    inference = _common.need("meta.model")
+    claims = _common.need("meta.claims")
     effects, statements, res = fit_claims_evidence(log)
     rows, pooled = [], {}
     for fam in [f for f in FAMILIES if f in res.design.families]:

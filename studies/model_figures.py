@@ -1,7 +1,7 @@
 """Figures of the model chain: energy vs speed, backward/forward ratio vs evidence, knee loading.
 
 Reads the quantiles written by studies/model_grid.py and the published effect sizes
-(retrosim.evidence); writes three figures and the model-versus-evidence numbers.
+(retrosim.evidence.tables); writes three figures and the model-versus-evidence numbers.
 """
 
 from __future__ import annotations
@@ -9,7 +9,11 @@ from __future__ import annotations
 import _common
 import numpy as np
 
-INPUTS = ["results/tables/model_quantiles.csv", "data/literature", "retrosim.evidence"]
+INPUTS = [
+    "results/tables/model_quantiles.csv",
+    "retrosim/data/literature",
+    "retrosim.evidence.tables",
+]
 OUTPUTS = [
     "results/figures/energy_speed.png",
     "results/figures/ratio_speed.png",
@@ -200,7 +204,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    evidence = _common.need("evidence")
+    evidence = _common.need("evidence.tables")
     q = pd.read_csv(_common.TABLES / "model_quantiles.csv")
     masses = sorted(q["mass_kg"].unique())
     ref_mass = 70.0 if 70.0 in masses else masses[len(masses) // 2]

@@ -10,7 +10,12 @@ from __future__ import annotations
 import _common
 import numpy as np
 
-INPUTS = ["data/literature", "data/parameters", "retrosim.chain", "retrosim.calibration"]
+INPUTS = [
+    "retrosim/data/literature",
+    "retrosim/data/parameters",
+    "retrosim.models.chain",
+    "retrosim.bayes.calibration",
+]
 OUTPUTS = ["results/tables/model_quantiles.csv", "results/values/model_grid.json"]
 
 SEED = 20261121
@@ -37,7 +42,7 @@ QUANTILES = (0.025, 0.5, 0.975)
 
 def _draws(log):
     """Calibrated parameter draws (cached calibration posterior)."""
-    from retrosim import calibration
+    from retrosim.bayes import calibration
 
     rng = np.random.default_rng(SEED)
     post = calibration.fit()
@@ -110,8 +115,8 @@ def main() -> None:
     log = _common.setup("model_grid")
     import pandas as pd
 
-    chain = _common.need("chain")
-    from retrosim import calibration
+    chain = _common.need("models.chain")
+    from retrosim.bayes import calibration
 
     params, post = _draws(log)
     tables, datasets = [], {}

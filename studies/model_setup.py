@@ -7,14 +7,14 @@ import dataclasses
 import _common
 
 INPUTS = [
-    "retrosim.inference",
-    "retrosim.sampling",
-    "retrosim.energetics",
-    "retrosim.evidence",
-    "retrosim.calibration",
-    "retrosim.gait",
-    "retrosim.knee",
-    "data/parameters",
+    "retrosim.meta.model",
+    "retrosim.bayes.sampling",
+    "retrosim.models.energetics",
+    "retrosim.evidence.tables",
+    "retrosim.bayes.calibration",
+    "retrosim.models.gait",
+    "retrosim.models.knee",
+    "retrosim/data/parameters",
 ]
 OUTPUTS = ["results/values/model_setup.json"]
 
@@ -23,8 +23,9 @@ def _models() -> dict:
     """Constants of the gait, energetics, knee and calibration models quoted in the Methods."""
     import numpy as np
 
-    from retrosim import calibration, energetics, gait, knee
+    from retrosim.bayes import calibration
     from retrosim.errors import InputError
+    from retrosim.models import energetics, gait, knee
 
     g = gait.load_parameters()
 
@@ -70,7 +71,10 @@ def main() -> None:
     _common.setup("model_setup")
     from scipy.stats import norm
 
-    from retrosim import energetics, evidence, inference, sampling
+    from retrosim.bayes import sampling
+    from retrosim.evidence import tables as evidence
+    from retrosim.meta import model as inference
+    from retrosim.models import energetics
 
     priors = inference.Priors()
     p = dataclasses.asdict(priors)

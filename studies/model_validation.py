@@ -1,9 +1,9 @@
 """Validation that can fail: predictive checks of the models on published comparisons.
 
 Every published backward/forward comparison a model predicts is predicted by a calibration that
-did not see it (:func:`retrosim.calibration.predictive_checks`): leave-one-study-out for the
+did not see it (:func:`retrosim.bayes.calibration.predictive_checks`): leave-one-study-out for the
 fitted comparisons, leave-one-condition-out for studies with several conditions of one family,
-and the main fit for the hold-outs named in ``data/parameters/holdout.csv``. Reported per
+and the main fit for the hold-outs named in ``retrosim/data/parameters/holdout.csv``. Reported per
 comparison: the published value with its 95 % interval, the predicted median with the 50 % and
 95 % predictive intervals, the PIT and the absolute error of the predicted ratio; per family:
 the coverage of the two intervals. Also the issue-14 targets of the model chain at 3 m/s,
@@ -20,7 +20,12 @@ from __future__ import annotations
 import _common
 import numpy as np
 
-INPUTS = ["data/literature", "data/parameters", "retrosim.calibration", "retrosim.chain"]
+INPUTS = [
+    "retrosim/data/literature",
+    "retrosim/data/parameters",
+    "retrosim.bayes.calibration",
+    "retrosim.models.chain",
+]
 OUTPUTS = [
     "results/tables/model_validation.csv",
     "results/tables/model_validation_paper.csv",
@@ -88,8 +93,10 @@ def _published(effects, **props):
 
 def chain_targets(log):
     """Issue-14 targets of the chain at 3 m/s, 70 kg, running (calibrated draws)."""
-    from retrosim import calibration, evidence, gait
-    from retrosim.chain import RetroChain
+    from retrosim.bayes import calibration
+    from retrosim.evidence import tables as evidence
+    from retrosim.models import gait
+    from retrosim.models.chain import RetroChain
 
     effects = evidence.effect_sizes()
     out = {}
@@ -172,8 +179,8 @@ def chain_targets(log):
 
 def odu_sensitivity(log):
     """Knee lever-arm effect with a speed slope, fitted to Roos and ODU 1998 (1.0 m/s)."""
-    from retrosim import calibration
-    from retrosim.chain import RetroChain
+    from retrosim.bayes import calibration
+    from retrosim.models.chain import RetroChain
 
     table = calibration.calibration_table()
     odu = table[(table["study_key"] == "odu1998") & (table["quantity"] == "knee_moment")]
@@ -270,7 +277,7 @@ def main() -> None:
     log = _common.setup("model_validation")
     import matplotlib.pyplot as plt
 
-    calibration = _common.need("calibration")
+    calibration = _common.need("bayes.calibration")
     checks = calibration.predictive_checks(n_draws=N_DRAWS, seed=SEED)
     _common.write_table(checks, "model_validation")
     _common.write_table(paper_table(checks), "model_validation_paper")

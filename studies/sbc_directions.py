@@ -2,9 +2,9 @@
 
 The SBC design of ``studies/sbc_meta.py`` (10 synthetic studies x 2 speeds reporting numbers)
 plus 10 synthetic studies x 2 speeds that report only a direction and significance class
-(``retrosim.inference.sbc_design(directions=True)``). Each replicate draws every parameter and
+(``retrosim.meta.model.sbc_design(directions=True)``). Each replicate draws every parameter and
 every study's ln ratio from the prior, turns the direction studies' ln ratios into the class a
-two-sided paired t test at 5 % reports (``retrosim.inference.censor_direction_rows``), fits the
+two-sided paired t test at 5 % reports (``retrosim.meta.model.censor_direction_rows``), fits the
 model (the latent ln ratios sampled inside their classes; nutpie with low-rank mass-matrix
 adaptation) and ranks the true value among the thinned draws (Talts et al. 2018,
 arXiv:1804.06788). The data are synthetic, generated from the stated priors.
@@ -26,7 +26,7 @@ import sys
 import _common
 import numpy as np
 
-INPUTS = ["retrosim.inference", "retrosim.direction_results", "studies/sbc_meta.py"]
+INPUTS = ["retrosim.meta.model", "retrosim.evidence.directions", "studies/sbc_meta.py"]
 OUTPUTS = [
     "results/sbc_directions/ranks.csv",
     "results/sbc_directions/uniformity.csv",
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     import pandas as pd
     from sbc_meta import write_outputs
 
-    from retrosim.inference import run_sbc_replicate
+    from retrosim.meta.model import run_sbc_replicate
 
     out = _common.RESULTS / "sbc_directions"
     out.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,9 @@
 """Simulation-based calibration of the meta-analysis model (>= 200 simulated datasets).
 
 Each replicate draws every parameter and a dataset from the model's prior on the fixed SBC
-design (10 synthetic studies x 2 speeds, paired; ``retrosim.inference.sbc_design``), fits the
+design (10 synthetic studies x 2 speeds, paired; ``retrosim.meta.model.sbc_design``), fits the
 model with nutpie and ranks the true value among the thinned posterior draws
-(``retrosim.inference.run_sbc_replicate``). Under a correct sampler and model the ranks are
+(``retrosim.meta.model.run_sbc_replicate``). Under a correct sampler and model the ranks are
 uniform (Talts et al. 2018, arXiv:1804.06788). Replicates are independent tasks of one
 argument (the seed); ``--scheduler`` runs them as Dask tasks (``retrosim.distributed.map_tasks``)
 with results identical to the serial loop.
@@ -26,7 +26,7 @@ import sys
 import _common
 import numpy as np
 
-INPUTS = ["retrosim.inference"]
+INPUTS = ["retrosim.meta.model"]
 OUTPUTS = [
     "results/sbc/ranks.csv",
     "results/sbc/uniformity.csv",
@@ -44,7 +44,7 @@ def plot(ranks, n_ranks, path, *, title="SBC of the meta-analysis model"):
     from scipy import stats
 
     from retrosim._io import atomic_path
-    from retrosim.inference import SBC_PARAMS
+    from retrosim.meta.model import SBC_PARAMS
 
     n = len(ranks)
     bins = int(np.clip(n // 10, 5, 20))
@@ -75,7 +75,7 @@ def write_outputs(ranks, out, name, args, log, *, title=None, extra=None):
     """Ranks, uniformity tests, rank histograms and the paper's values of one SBC run (shared
     with ``studies/sbc_directions.py``)."""
     from retrosim._io import atomic_path
-    from retrosim.inference import sbc_uniformity
+    from retrosim.meta.model import sbc_uniformity
 
     with atomic_path(out / "ranks.csv") as tmp:
         ranks.to_csv(tmp, index=False, float_format="%.6g")
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     log = _common.setup("sbc_meta")
     import pandas as pd
 
-    from retrosim.inference import run_sbc_replicate
+    from retrosim.meta.model import run_sbc_replicate
 
     out = _common.RESULTS / "sbc"
     out.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,10 @@
 """Frequentist cross-check and small-study diagnostics per outcome family.
 
-For every outcome family of the analysis rows (``retrosim.claims.analysis_rows``) this study
+For every outcome family of the analysis rows (``retrosim.meta.claims.analysis_rows``) this study
 reports the REML pooled effect with Wald, Hartung–Knapp–Sidik–Jonkman (HKSJ) and modified-HKSJ
 95 % intervals and prediction intervals, the multilevel REML fit (conditions nested in
 independence clusters, ``group_key``), Egger's regression test and the PET / PEESE intercepts,
-all from :mod:`retrosim.frequentist`. Families have at most a handful of effect sizes, so every
+all from :mod:`retrosim.meta.frequentist`. Families have at most a handful of effect sizes, so every
 small-study test here is flagged ``underpowered`` (fewer than 10 effect sizes; Sterne et al.
 2011, BMJ 343:d4002); families with fewer than 3 effect sizes get no Egger or PET-PEESE fit.
 
@@ -18,7 +18,12 @@ from __future__ import annotations
 import _common
 import numpy as np
 
-INPUTS = ["data/literature", "retrosim.claims", "retrosim.evidence", "retrosim.frequentist"]
+INPUTS = [
+    "retrosim/data/literature",
+    "retrosim.meta.claims",
+    "retrosim.evidence.tables",
+    "retrosim.meta.frequentist",
+]
 OUTPUTS = [
     "results/tables/small_study.csv",
     "results/tables/frequentist_crosscheck.csv",
@@ -76,7 +81,7 @@ def _note(k, studies, ml, fq):
 
 
 def _long_row(fam, k, fit, interval, pred, tau2):
-    """One row of the cross-check table from a row of ``retrosim.frequentist.predict``."""
+    """One row of the cross-check table from a row of ``retrosim.meta.frequentist.predict``."""
     out = {"family": fam, "k": k, "fit": fit, "interval": interval, "tau2": tau2}
     out |= {"estimate": pred.pred, "se": pred.se}
     out |= {
@@ -229,9 +234,9 @@ def main() -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    evidence = _common.need("evidence")
-    claims = _common.need("claims")
-    fq = _common.need("frequentist")
+    evidence = _common.need("evidence.tables")
+    claims = _common.need("meta.claims")
+    fq = _common.need("meta.frequentist")
     effects = claims.analysis_rows(evidence.effect_sizes())
     present = list(dict.fromkeys(effects["outcome_family"]))
     fams = [f for f in FAMILIES if f in present] + [f for f in present if f not in FAMILIES]

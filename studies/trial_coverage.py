@@ -1,7 +1,7 @@
-"""Parameter-recovery coverage of the lab-trial model (:mod:`retrosim.trials`).
+"""Parameter-recovery coverage of the lab-trial model (:mod:`retrosim.trials.fit`).
 
 Each replicate simulates a trial table from the model's own generative structure with known
-parameters (:func:`retrosim.trials.simulate_trials`, defaults: 12 participants x 2
+parameters (:func:`retrosim.trials.fit.simulate_trials`, defaults: 12 participants x 2
 directions x 4 speeds x 2 trials), fits it, and records whether the central 90 % posterior
 interval of each parameter contains the truth. Across replicates the coverage should be near
 0.90 (binomial standard error sqrt(0.9 x 0.1 / n)).
@@ -9,7 +9,7 @@ interval of each parameter contains the truth. Across replicates the coverage sh
 :func:`run_replicate` is self-contained (seed in, dict out) so it can be distributed. To
 avoid recompiling the model for every replicate, the compiled nutpie model is cached per
 design shape and fed new data with ``with_data``; the convergence diagnostics are those of
-:func:`retrosim.sampling.diagnose` (the same gate as :func:`retrosim.sampling.sample`).
+:func:`retrosim.bayes.sampling.diagnose` (the same gate as :func:`retrosim.bayes.sampling.sample`).
 
 Run: ``.venv/bin/python studies/trial_coverage.py [n_replicates]`` -> writes
 ``results/trial_coverage.csv`` and ``results/trial_coverage.json``.
@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from retrosim._io import write_text
-from retrosim.paths import results_dir
-from retrosim.trial_schema import validate_trials
-from retrosim.trials import _choose_parameterization, _design, build_model, simulate_trials
+from retrosim.config import results_dir
+from retrosim.trials.fit import _choose_parameterization, _design, build_model, simulate_trials
+from retrosim.trials.schema import validate_trials
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ CHECKED = (
     "sigma_trial",
 )
 PROB = 0.90
-#: Same default as :class:`retrosim.trials.TrialFit`.
+#: Same default as :class:`retrosim.trials.fit.TrialFit`.
 TARGET_ACCEPT = 0.9
 _COMPILED: dict = {}
 
@@ -65,7 +65,7 @@ def _data_updates(design):
 
 def _compiled_for(design):
     """(PyMC model, cached nutpie model fed this design's data, parameterisation)."""
-    from retrosim.sampling import compile_model
+    from retrosim.bayes.sampling import compile_model
 
     form = _choose_parameterization("auto", design)
     centered = tuple(v == "centered" for v in form.values())
@@ -80,7 +80,7 @@ def _compiled_for(design):
 def run_replicate(seed, *, n_participants=12, speeds_m_s=(2.0, 2.5, 3.0, 3.5), n_trials=2,
                   draws=1000, tune=1000, chains=4, target_accept=TARGET_ACCEPT) -> dict:  # fmt: skip
     """Simulate, fit and check interval coverage for one seed. Returns a flat dict."""
-    from retrosim.sampling import sample
+    from retrosim.bayes.sampling import sample
 
     t0 = time.perf_counter()
     df, truth = simulate_trials(n_participants=n_participants, speeds_m_s=speeds_m_s,

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from retrosim.chain import RetroChain
 from retrosim.distributed import (
     SCHEDULER_ENV,
     check_scheduler_address,
@@ -25,6 +24,7 @@ from retrosim.distributed import (
     task_seeds,
 )
 from retrosim.errors import InputError
+from retrosim.models.chain import RetroChain
 
 GRID = dict(
     speed_m_s=[1.0, 1.5, 2.0, 2.5, 2.75],
@@ -136,7 +136,7 @@ def tiny_fit(n_obs, seed):
     """A small seeded Bayesian fit: posterior of a normal mean with known sd."""
     import pymc as pm
 
-    from retrosim.sampling import sample
+    from retrosim.bayes.sampling import sample
 
     y = np.random.default_rng(seed).normal(1.0, 1.0, n_obs)
     with pm.Model() as model:

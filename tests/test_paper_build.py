@@ -233,9 +233,9 @@ def test_manuscript_types_no_number_by_hand():
 
 
 def test_bibliography_merge_prefers_evidence_entries(tmp_path):
-    (tmp_path / "data").mkdir()
+    (tmp_path / "retrosim" / "data").mkdir(parents=True)
     (tmp_path / "paper").mkdir()
-    (tmp_path / "data" / "references.bib").write_text(
+    (tmp_path / "retrosim" / "data" / "references.bib").write_text(
         "@article{a1,\n  title = {Evidence A},\n}\n\n@misc{shared,\n  title = {From data},\n}\n"
     )
     (tmp_path / "paper" / "methods.bib").write_text(

@@ -5,7 +5,7 @@ How a study declares itself
 Every ``studies/<name>.py`` that does not start with ``_`` and assigns a module-level ``OUTPUTS``
 list is a study. Its declarations are read with :mod:`ast` (the script is never imported here)::
 
-    INPUTS = ["data/literature/*.csv", "results/claims.csv", "retrosim.chain"]
+    INPUTS = ["retrosim/data/literature/*.csv", "results/claims.csv", "retrosim.models.chain"]
     OUTPUTS = ["results/fig_cost.png", "results/values/fig_cost.json"]
     ARGS = ["--draws", "200"]          # optional command-line arguments
     TIMEOUT_S = 600                     # optional
@@ -13,7 +13,7 @@ list is a study. Its declarations are read with :mod:`ast` (the script is never 
 * ``INPUTS`` are file or glob patterns relative to the repository root, directories (every file
   below them), or dotted ``retrosim.<module>`` names. A module name stands for its source file *and*
   every ``retrosim`` module it imports, transitively (found by parsing the imports), so a change to
-  ``retrosim/gait.py`` reruns a study that declared only ``retrosim.chain``. The ``retrosim``
+  ``retrosim/models/gait.py`` reruns a study that declared only ``retrosim.models.chain``. The ``retrosim``
   modules the script imports itself, and ``studies/_common.py`` with ``studies/matplotlibrc`` if it
   imports ``_common``, are added automatically; so is the script.
 * ``OUTPUTS`` are the files the study writes. A study whose input is another study's output runs
@@ -33,7 +33,7 @@ study whose rerun produced byte-identical outputs does not rerun the studies dow
 Then every ``results/values/*.json`` fragment of a registered study is merged into
 ``paper/generated/values.json`` ({study name: {value name: value}}) and ``paper/retrosim.typ`` is
 compiled with the ``typst`` package, with the repository root as Typst root so the manuscript can
-read ``/results`` figures, ``/paper/generated/values.json`` and ``/data/references.bib``. The PDF is
+read ``/results`` figures, ``/paper/generated/values.json`` and ``/paper/generated/references.bib``. The PDF is
 also skipped when none of its inputs changed.
 
 Usage: ``python tools/build_paper.py [--list] [--force NAME ...] [--only NAME ...] [-j N]``.
@@ -67,15 +67,15 @@ DEFAULT_TIMEOUT_S = 1800.0
 FOREIGN: dict[str, dict] = {
     "make_synthetic_trials": {
         "script": "studies/make_synthetic_trials.py",
-        "inputs": ["retrosim.energetics"],
+        "inputs": ["retrosim.models.energetics"],
         "outputs": [
-            "data/examples/synthetic_trials.csv",
-            "data/examples/synthetic_trials_truth.json",
+            "retrosim/data/examples/synthetic_trials.csv",
+            "retrosim/data/examples/synthetic_trials_truth.json",
         ],
     },
     "trial_coverage": {
         "script": "studies/trial_coverage.py",
-        "inputs": ["retrosim.trials"],
+        "inputs": ["retrosim.trials.fit"],
         "outputs": ["results/trial_coverage.csv", "results/trial_coverage.json"],
         "args": ["60"],
     },
@@ -141,7 +141,7 @@ def _imports(tree: ast.AST, current: str | None, is_package: bool) -> set[str]:
                 mod = node.module or ""
             if mod == PACKAGE or mod.startswith(PACKAGE + "."):
                 found.add(mod)
-                for alias in node.names:  # from retrosim import gait -> retrosim.gait
+                for alias in node.names:  # from retrosim.models import gait -> retrosim.models.gait
                     found.add(f"{mod}.{alias.name}")
     return found
 
@@ -576,13 +576,15 @@ def _bib_entries(text: str) -> dict[str, str]:
 
 
 def merge_bibliography(root: Path, out: Path) -> int:
-    """Write data/references.bib plus the paper/methods.bib entries whose keys it lacks.
+    """Write retrosim/data/references.bib plus the paper/methods.bib entries whose keys it lacks.
 
-    The evidence dataset owns data/references.bib and may add a source the manuscript also
+    The evidence dataset owns retrosim/data/references.bib and may add a source the manuscript also
     cites; merging here keeps the two files free to overlap without a duplicate-key error.
     Returns the number of entries written.
     """
-    evidence = _bib_entries((root / "data" / "references.bib").read_text(encoding="utf-8"))
+    evidence = _bib_entries(
+        (root / "retrosim" / "data" / "references.bib").read_text(encoding="utf-8")
+    )
     methods_path = root / "paper" / "methods.bib"
     methods = (
         _bib_entries(methods_path.read_text(encoding="utf-8")) if methods_path.is_file() else {}
@@ -605,7 +607,7 @@ def compile_paper(studies: list[Study], root: Path = ROOT) -> str:
     source, pdf = paper / "retrosim.typ", paper / "retrosim.pdf"
     deps = [p for p in sorted(paper.rglob("*")) if p.is_file() and p.suffix != ".pdf"]
     deps += [root / o for s in studies for o in s.outputs if (root / o).is_file()]
-    deps += [p for p in [root / "data" / "references.bib"] if p.is_file()]
+    deps += [p for p in [root / "retrosim" / "data" / "references.bib"] if p.is_file()]
     digest = hashlib.sha256()
     for p in sorted(set(deps)):
         digest.update(str(p.relative_to(root)).encode() + b"\0" + sha256(p).encode())

@@ -14,8 +14,14 @@ truth (labelled synthetic).
 
 from __future__ import annotations
 
-from .pipeline import IngestOptions, IngestResult, ingest_folder, process_folder, write_results
-from .protocol import PROTOCOL_SCHEMA, protocol_schema_table, read_protocol
+from retrosim.ingest.pipeline import (
+    IngestOptions,
+    IngestResult,
+    ingest_folder,
+    process_folder,
+    write_results,
+)
+from retrosim.ingest.protocol import PROTOCOL_SCHEMA, protocol_schema_table, read_protocol
 
 __all__ = [
     "PROTOCOL_SCHEMA",

@@ -45,7 +45,7 @@ References
    man", Human Nutrition: Clinical Nutrition, 1987. Non-protein coefficients 16.58 kJ/L O2
    and 4.51 kJ/L CO2 read in two public code bases (one other code base gives 3.869 and
    1.195 kcal, closer to Brouwer's formula; not used); the original paper was not read.
-.. [3] J. B. de V. Weir, equation as used by :mod:`retrosim.energetics` (3.941 kcal/L O2,
+.. [3] J. B. de V. Weir, equation as used by :mod:`retrosim.models.energetics` (3.941 kcal/L O2,
    1.106 kcal/L CO2; read in secondary sources).
 """
 
@@ -59,9 +59,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..energetics import WEIR_CO2_KCAL_L, WEIR_O2_KCAL_L
-from ..errors import InputError
-from ..units import J_PER_KCAL
+from retrosim.errors import InputError
+from retrosim.models.energetics import WEIR_CO2_KCAL_L, WEIR_O2_KCAL_L
+from retrosim.units import J_PER_KCAL
 
 __all__ = [
     "CSV_COLUMNS",
@@ -92,7 +92,7 @@ ENERGY_EQUATIONS = {
         WEIR_O2_KCAL_L * J_PER_KCAL / 1000.0,
         WEIR_CO2_KCAL_L * J_PER_KCAL / 1000.0,
         (0.7, 1.0),
-        "Weir 1949 (as in retrosim.energetics)",
+        "Weir 1949 (as in retrosim.models.energetics)",
     ),
 }
 DEFAULT_EQUATION = "peronnet1991"
@@ -146,7 +146,7 @@ class CartData:
         Heart rate [beats/min] (NaN when absent).
     rows : ndarray
         Row of each breath for messages: the 1-based data row of a CSV file (header
-        excluded, as in retrosim.trial_schema), the spreadsheet row of an .xlsx export.
+        excluded, as in retrosim.trials.schema), the spreadsheet row of an .xlsx export.
     vendor : str
         Layout read (csv, cosmed, cortex).
     units : dict

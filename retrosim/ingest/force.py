@@ -58,8 +58,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from ..units import G
+from retrosim.errors import InputError
+from retrosim.units import G
 
 __all__ = [
     "ForceData",

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._version import __version__
-from ..errors import InputError
-from . import cart as _cart
-from . import force as _force
-from . import report as _report
-from . import table as _table
-from .protocol import PROTOCOL_NAME, Stage, read_protocol
+from retrosim._version import __version__
+from retrosim.errors import InputError
+from retrosim.ingest import cart as _cart
+from retrosim.ingest import force as _force
+from retrosim.ingest import report as _report
+from retrosim.ingest import table as _table
+from retrosim.ingest.protocol import PROTOCOL_NAME, Stage, read_protocol
 
 __all__ = ["IngestOptions", "IngestResult", "ingest_folder", "process_folder", "write_results"]
 

@@ -12,7 +12,7 @@ Times are seconds from the start of the named file (``start_s``/``end_s`` on the
 file's clock, or ``start_marker``/``end_marker``: a label of the cart file's marker column, ``force_start_s``/``force_end_s`` on the force file's clock; a force file
 without them is taken as one stage). File names are relative to the folder holding the
 sheet. Rows are numbered from 1 after the header (row 1 is line 2 of the file), as in
-:mod:`retrosim.trial_schema`.
+:mod:`retrosim.trials.schema`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import trial_schema as ts
+from retrosim.trials import schema as ts
 
 __all__ = [
     "CART_FORMATS",
@@ -52,7 +52,7 @@ def _col(kind, units, lo, hi, description, *, required=False, **extra):
 
 #: Protocol columns: name -> specification (``lo`` exclusive for reals, inclusive for
 #: integers and times). Ranges are plausibility limits of this package, as in
-#: :data:`retrosim.trial_schema.SCHEMA`.
+#: :data:`retrosim.trials.schema.SCHEMA`.
 PROTOCOL_SCHEMA: dict[str, dict] = {
     "participant_id": _col("label", "", None, None, "participant identifier", required=True),
     "mass_kg": _col("real", "kg", 20.0, 250.0, "body mass on the day", required=True),

@@ -7,7 +7,7 @@ and ``truth.json`` beside it, every file labelled synthetic.
 
 How the signals are made (stated simulation choices, not published values):
 
-* Steady-state VO2 of a stage: gross VO2 of :func:`retrosim.energetics.metabolic_rate`
+* Steady-state VO2 of a stage: gross VO2 of :func:`retrosim.models.energetics.metabolic_rate`
   (ACSM running equation with the package's nominal backward factor) times a participant
   factor ``exp(u)``, a participant direction factor ``exp(+-v/2)`` and a stage factor
   ``exp(e)`` (``u``, ``v``, ``e`` normal with SDs ``sd_participant``, ``sd_direction``,
@@ -18,7 +18,7 @@ How the signals are made (stated simulation choices, not published values):
   x 1.5-1.8, as swallows or sighs). VCO2 = RER x VO2 with its own noise; heart rate a
   linear function of VO2 (illustrative).
 * Vertical force of running: per step, contact and flight times from
-  :func:`retrosim.gait.spring_mass_running` with step-to-step jitter; the force is a half
+  :func:`retrosim.models.gait.spring_mass_running` with step-to-step jitter; the force is a half
   sine (peak set so that the mean force over the step equals body weight) plus, forward
   only, an impact transient ``A sin^2(pi t / (2 t_i))`` for ``t < 2 t_i`` (rearfoot
   landings); backward steps have none (forefoot landings). Gaussian sample noise,
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..units import G
+from retrosim.units import G
 
 __all__ = ["DEFAULTS", "make_lab_folder", "simulate_breaths", "simulate_vgrf", "write_force_c3d"]
 
@@ -277,7 +277,7 @@ def make_lab_folder(path, *, seed, overwrite=False, **settings) -> dict:
     dict
         The truth (also written to ``truth.json``).
     """
-    from .. import energetics, gait
+    from retrosim.models import energetics, gait
 
     cfg = {**DEFAULTS, **settings}
     unknown = set(settings) - set(DEFAULTS)

@@ -1,6 +1,6 @@
 """From per-stage results to the ``retrosim fit`` trial table, validated.
 
-One row per exercise stage, in the columns of :data:`retrosim.trial_schema.SCHEMA`:
+One row per exercise stage, in the columns of :data:`retrosim.trials.schema.SCHEMA`:
 the condition and the participant from the protocol, gross VO2 per kg, gross metabolic
 power (per kg and per metre), heart rate, and the gait and impact measures of the force
 recording. A stage whose RER lies outside the energy equation's range keeps its VO2 but
@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import trial_schema as ts
-from ..errors import InputError
+from retrosim.errors import InputError
+from retrosim.trials import schema as ts
 
 __all__ = ["FORCE_COLUMNS", "to_trial_table", "validate_for_fit"]
 
@@ -75,7 +75,7 @@ def to_trial_table(stages: pd.DataFrame) -> pd.DataFrame:
 
 
 def validate_for_fit(trials: pd.DataFrame, source="trials.csv"):
-    """Check the table with :func:`retrosim.trial_schema.validate_trials`.
+    """Check the table with :func:`retrosim.trials.schema.validate_trials`.
 
     Problems of the design (too few participants, a participant with one direction) do
     not stop the ingest: they are returned as warnings, since a lab may ingest one

@@ -45,7 +45,8 @@ VI = 0.004
 
 def effects_snapshot() -> pd.DataFrame:
     sys.path.insert(0, str(ROOT))
-    from retrosim import claims, evidence
+    from retrosim.evidence import tables as evidence
+    from retrosim.meta import claims
 
     eff = claims.analysis_rows(evidence.effect_sizes())
     family = (

@@ -1,1 +1,0 @@
-"""Subcommands of the ``retrosim`` command line, one module each."""

@@ -144,6 +144,14 @@ import pandas as pd
 
 from retrosim.config import DATA_DIR
 from retrosim.errors import InputError
+from retrosim.vocabulary import (
+    DESIGNS,
+    DISP_KINDS,
+    RESULT_DIRECTIONS,
+    SPEED_MATCHINGS,
+    SURFACES,
+)
+from retrosim.vocabulary import EVIDENCE_MODES as MODES
 
 log = logging.getLogger(__name__)
 
@@ -193,19 +201,19 @@ OUTCOMES: dict[str, Outcome] = {
     "pfj_force_bw": Outcome("pfj_force", "BW", 0, 20, "peak patellofemoral joint force"),
     "pfj_force_n": Outcome("pfj_force", "N", 0, 20000, "peak patellofemoral joint force"),
     "knee_compressive_force_bw": Outcome("knee_force", "BW", 0, 20, "peak knee compressive force"),
-    "knee_ext_moment_nm": Outcome("knee_moment", "N*m", 0, 600, "peak knee extensor moment"),
+    "knee_ext_moment_nm": Outcome("knee_moment", "N m", 0, 600, "peak knee extensor moment"),
     "knee_flexion_moment_nm_kg": Outcome(
-        "knee_moment", "N*m/kg", 0, 10, "peak external knee flexion moment"
+        "knee_moment", "N m/kg", 0, 10, "peak external knee flexion moment"
     ),
     "vgrf_peak_bw": Outcome("vgrf", "BW", 0.5, 6, "peak vertical ground reaction force"),
     "grf_magnitude_at_peak_moment_bw": Outcome(
         "vgrf", "BW", 0.5, 6, "ground reaction force magnitude at peak knee moment"
     ),
     "knee_adduction_moment_nm_kg": Outcome(
-        "knee_adduction", "N*m/kg", 0, 3, "external knee adduction moment"
+        "knee_adduction", "N m/kg", 0, 3, "external knee adduction moment"
     ),
     "knee_adduction_impulse_nms_kg": Outcome(
-        "knee_adduction", "N*m*s/kg", 0, 2, "knee adduction angular impulse"
+        "knee_adduction", "N m s/kg", 0, 2, "knee adduction angular impulse"
     ),
     "knee_flexion_at_peak_moment_deg": Outcome(
         "gait", "deg", 0, 120, "knee flexion angle at peak knee moment"
@@ -229,12 +237,6 @@ OUTCOMES: dict[str, Outcome] = {
 }
 FAMILIES = tuple(sorted({o.family for o in OUTCOMES.values()}))
 
-DESIGNS = ("within", "between")
-MODES = ("run", "walk", "unspecified")
-SURFACES = ("treadmill", "overground", "underwater", "lbpp_treadmill", "unspecified")
-SPEED_MATCHING = ("same", "self_selected", "matched_intensity")
-DISP_KINDS = ("sd", "se", "ci95", "unclear", "none")
-DIRECTIONS = ("backward>forward", "backward<forward", "no_difference")
 P_RELATIONS = ("<", "<=", "=", ">")
 SIGNIFICANCE_FLAGS = ("true", "false")
 ENERGY_BASES = ("gross", "net", "not_stated")
@@ -520,7 +522,7 @@ def _check_comparisons(cp: pd.DataFrame, path: Path, st: pd.DataFrame, bib_keys,
             ("design", DESIGNS),
             ("mode", MODES),
             ("surface", SURFACES),
-            ("speed_matching", SPEED_MATCHING),
+            ("speed_matching", SPEED_MATCHINGS),
             ("disp_kind", DISP_KINDS),
         ):
             if r[col] not in choices:
@@ -727,9 +729,9 @@ def _check_row_kind(r, path, i):
                 "a result_only row must leave the numeric columns empty", path, i, "result_only"
             )
         direction = r["result_only"].split(";")[0].strip()
-        if direction not in DIRECTIONS:
+        if direction not in RESULT_DIRECTIONS:
             raise _err(
-                f"result_only must start with one of {', '.join(DIRECTIONS)}; got {direction!r}",
+                f"result_only must start with one of {', '.join(RESULT_DIRECTIONS)}; got {direction!r}",
                 path,
                 i,
                 "result_only",

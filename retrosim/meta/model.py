@@ -110,6 +110,8 @@ from retrosim.meta.frequentist import (
     paule_mandel,
     reml,
 )
+from retrosim.vocabulary import EVIDENCE_MODES as MODES
+from retrosim.vocabulary import SPEED_MATCHINGS
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +136,6 @@ __all__ = [
     "to_percent",
 ]
 
-MATCHINGS = ("same", "self_selected", "matched_intensity")
 #: Coefficients of each family, in the column order of ``MetaDesign.data()["X_row"]``.
 COEF_NAMES = (
     "alpha",
@@ -145,7 +146,6 @@ COEF_NAMES = (
     "b_grade",
 )
 N_COEF = len(COEF_NAMES)
-MODES = ("run", "walk", "unspecified")
 MODE_CODE = {"run": 0.5, "walk": -0.5, "unspecified": 0.0}
 REQUIRED_COLUMNS = (
     "row_id",
@@ -412,7 +412,7 @@ class MetaDesign:
             df = pd.concat([df, dr], ignore_index=True, sort=False)
         latent = (df["row_kind"] == "direction").to_numpy()
         check_choice("mode", df["mode"].to_numpy(), MODES)
-        check_choice("speed_matching", df["speed_matching"].to_numpy(), MATCHINGS)
+        check_choice("speed_matching", df["speed_matching"].to_numpy(), SPEED_MATCHINGS)
         fam = df["outcome_family"].astype(str)
         is_gait = fam == "gait"
         fam = fam.where(~is_gait, "gait:" + df["outcome"].astype(str))
@@ -1732,7 +1732,7 @@ class MetaResult:
         are switched off, see the module docstring).
         """
         check_choice("mode", mode, MODES)
-        check_choice("matching", matching, MATCHINGS)
+        check_choice("matching", matching, SPEED_MATCHINGS)
         j = self.family_index(family)
         d = self.design
         eff = self.draws("alpha")[:, j].copy()
@@ -1741,7 +1741,7 @@ class MetaResult:
         if d.has_mode[j]:
             eff += self.draws("b_mode")[:, j] * MODE_CODE[mode]
         if matching != "same":
-            k = MATCHINGS.index(matching) - 1
+            k = SPEED_MATCHINGS.index(matching) - 1
             if d.has_match[j, k]:
                 eff += self.draws("b_match")[:, j, k]
         if grade_pct and d.has_grade[j]:

@@ -94,11 +94,10 @@ from retrosim._checks import check_choice, check_range
 from retrosim.config import DATA_DIR
 from retrosim.errors import InputError
 from retrosim.units import G, kmh_to_m_s
+from retrosim.vocabulary import DIRECTIONS, MODES
 
 log = logging.getLogger(__name__)
 
-DIRECTIONS = ("forward", "backward")
-MODES = ("run", "walk")
 PARAMETER_FILE = "parameters/gait.csv"
 
 #: Output names of :func:`gait` with (units, long_name).

@@ -74,6 +74,7 @@ from retrosim.config import DATA_DIR
 from retrosim.errors import InputError
 from retrosim.models import _kernels
 from retrosim.units import G
+from retrosim.vocabulary import DIRECTIONS, MODES
 
 __all__ = [
     "ANGLE_RANGE_DEG",
@@ -96,8 +97,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DIRECTIONS = ("forward", "backward")
-MODES = ("run", "walk")
 
 #: Knee-flexion range [deg] over which every angle-dependent ingredient is defined here:
 #: Besier et al. [3] measured contact area at 0, 30 and 60 deg only. The polynomials [1], [2]

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from retrosim.errors import InputError
+from retrosim.vocabulary import DIRECTIONS, MODES
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,6 @@ __all__ = [
     "validate_trials",
 ]
 
-#: Accepted direction labels (case and surrounding spaces are ignored).
-DIRECTIONS = ("forward", "backward")
-#: Accepted locomotion modes.
-MODES = ("run", "walk")
 #: Largest file read, in bytes (a clear error above; raise with ``max_bytes=``).
 MAX_BYTES = 64 * 1024 * 1024
 #: Largest number of data rows accepted (raise with ``max_rows=``).

@@ -284,7 +284,7 @@ def test_family_filter_and_xarray(data):
 
 def test_direction_statements(data):
     ds = evidence.direction_statements(data)
-    assert set(ds["direction"]) <= set(evidence.DIRECTIONS)
+    assert set(ds["direction"]) <= set(evidence.RESULT_DIRECTIONS)
     paes = ds.set_index("row_id").loc["paes2016_vo2_2.46"]
     assert paes["direction"] == "no_difference"
 

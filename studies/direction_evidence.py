@@ -94,15 +94,15 @@ def main() -> None:
     evidence = _common.need("evidence.tables")
     inference = _common.need("meta.model")
     claims = _common.need("meta.claims")
-    claims_command = _common.need("cli.claims")
+    verdicts = _common.need("meta.verdicts")
     from retrosim.evidence.directions import direction_rows
 
     effects = claims.analysis_rows(evidence.effect_sizes())
     statements = evidence.direction_statements()
     kw = dict(draws=DRAWS, tune=TUNE, chains=CHAINS, seed=SEED, gate="warn")
     fits = {
-        "numeric": claims_command.fit_evidence(effects, statements, numeric_only=True, **kw),
-        "directions": claims_command.fit_evidence(effects, statements, **kw),
+        "numeric": verdicts.fit_evidence(effects, statements, numeric_only=True, **kw),
+        "directions": verdicts.fit_evidence(effects, statements, **kw),
     }
     design = fits["directions"].design
     for k in SIGMA_FACTORS:

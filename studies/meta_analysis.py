@@ -305,11 +305,11 @@ def fit_claims_evidence(log):
     of the paper (studies/claims_speed.py calls this too, so both read the same posterior)."""
     evidence = _common.need("evidence.tables")
     claims = _common.need("meta.claims")
-    claims_command = _common.need("cli.claims")
+    verdicts = _common.need("meta.verdicts")
     effects = claims.analysis_rows(evidence.effect_sizes())
     statements = evidence.direction_statements()
     log.info("fitting the meta-regression to %d effect sizes (%d chains)", len(effects), CHAINS)
-    res = claims_command.fit_evidence(
+    res = verdicts.fit_evidence(
         effects, statements, draws=DRAWS, tune=TUNE, chains=CHAINS, seed=SEED, gate="warn"
     )
     log.info("%s", res.diagnostics)

@@ -6,6 +6,8 @@ import logging
 import time
 from pathlib import Path
 
+from retrosim.meta.verdicts import DEFAULT_SEED
+
 HELP = "pool the evidence and print a verdict for every popular claim"
 
 log = logging.getLogger(__name__)
@@ -20,52 +22,6 @@ VERDICT_STYLE = {
 }
 
 
-def fit_evidence(
-    effects,
-    statements=None,
-    *,
-    seed,
-    numeric_only=False,
-    draws=1000,
-    tune=1000,
-    chains=4,
-    priors=None,
-    robust=False,
-    marginal=True,
-    target_accept=0.95,
-    gate="off",
-):
-    """Build the meta-analysis design from the claims' evidence and fit it.
-
-    The one place where the claims' pooled model is set up (the command and the paper's
-    studies both call it). ``effects`` are :func:`retrosim.meta.claims.analysis_rows`;
-    ``statements`` the direction-only statements (:func:`retrosim.evidence.tables.direction_statements`),
-    which enter the likelihood (:func:`retrosim.evidence.directions.direction_rows`) unless
-    ``numeric_only``, ``robust`` or ``marginal=False``. Returns a
-    :class:`retrosim.meta.model.MetaResult`.
-    """
-    from retrosim.evidence.directions import direction_rows
-    from retrosim.meta import claims as cl
-    from retrosim.meta import model as inf
-
-    directions = None
-    if statements is not None and len(statements) and not (numeric_only or robust or not marginal):
-        directions, _left_out = direction_rows(cl.analysis_rows(statements), effects)
-    return inf.fit(
-        effects,
-        priors=priors or inf.Priors(),
-        robust=robust,
-        marginal=marginal,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        gate=gate,
-        target_accept=target_accept,
-        directions=directions,
-    )
-
-
 def register(subparsers):
     p = subparsers.add_parser("claims", help=HELP, description=HELP[0].upper() + HELP[1:] + ".")
     p.add_argument(
@@ -73,7 +29,9 @@ def register(subparsers):
     )
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
     p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
-    p.add_argument("--seed", type=int, default=20240601, help="random seed (default 20240601)")
+    p.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
+    )
     p.add_argument(
         "--target-accept", type=float, default=0.95, help="NUTS target acceptance (default 0.95)"
     )
@@ -211,18 +169,12 @@ def run(args) -> int:
 
     from retrosim._console import console
     from retrosim.config import results_dir
-    from retrosim.errors import EXIT_CONVERGENCE, InputError
-    from retrosim.evidence import tables as evidence
+    from retrosim.errors import EXIT_CONVERGENCE
     from retrosim.meta import claims as cl
-    from retrosim.meta import model as inf
+    from retrosim.meta.verdicts import check_claims
 
     for noisy in ("pytensor", "pymc", "numba", "arviz", "matplotlib", "h5py", "nutpie"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-    for name in ("draws", "tune", "chains"):
-        if getattr(args, name) < 1:
-            raise InputError(
-                f"must be a positive integer, got {getattr(args, name)}", argument=f"--{name}"
-            )
     out = Path(args.out) if args.out is not None else results_dir()
     con = console()
     t0 = time.perf_counter()
@@ -234,37 +186,23 @@ def run(args) -> int:
         transient=True,
     ) as prog:
         task = prog.add_task("loading evidence", total=None)
-        effects = cl.analysis_rows(evidence.effect_sizes())
-        statements = evidence.direction_statements()
-        prog.update(
-            task,
-            description=f"compiling and sampling the meta-analysis model ({len(effects)} effect sizes)",
-        )
-        result = fit_evidence(
-            effects,
-            statements,
+        check = check_claims(
             seed=args.seed,
             numeric_only=args.numeric_only,
-            priors=inf.Priors(tau_prior=args.tau_prior),
-            robust=args.robust,
-            marginal=not args.sampled_effects,
             draws=args.draws,
             tune=args.tune,
             chains=args.chains,
+            tau_prior=args.tau_prior,
+            robust=args.robust,
+            marginal=not args.sampled_effects,
             target_accept=args.target_accept,
+            checks=args.checks,
+            progress=lambda text: prog.update(task, description=text),
         )
-        prog.update(task, description="posterior predictive check and verdicts")
-        verdicts = cl.evaluate(result, statements=statements)
-        ppc_rows, ppc = inf.posterior_predictive_check(result, seed=args.seed)
-        extra = {}
-        if args.checks:
-            prog.update(task, description="sensitivity refits (r prior, prior scales)")
-            extra["sensitivity"] = inf.sensitivity(result.design, seed=args.seed)
-            prog.update(task, description="leave-one-study-out refits")
-            extra["loso"] = inf.leave_one_study_out(result, seed=args.seed)
         prog.update(task, description="writing results")
-        paths = cl.write_outputs(result, verdicts, ppc_rows, out, extra=extra, seed=args.seed)
-    con.print(_table(verdicts, result.diagnostics))
+        paths = check.write(out)
+    ppc = check.ppc
+    con.print(_table(check.verdicts, check.diagnostics))
     con.print(_legend(cl), highlight=False)
     con.print(
         f"posterior predictive check: {ppc['share_inside_95']:.0%} of {ppc['n_rows']} effect sizes inside "
@@ -272,9 +210,9 @@ def run(args) -> int:
     )
     con.print("wrote: " + ", ".join(str(p) for p in paths))
     con.print(f"elapsed {time.perf_counter() - t0:.1f} s")
-    if not result.converged:
+    if not check.converged:
         msg = "the meta-analysis fit FAILED the convergence gate: " + "; ".join(
-            result.diagnostics.problems()
+            check.diagnostics.problems()
         )
         if args.allow_unconverged:
             con.print(

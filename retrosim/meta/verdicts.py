@@ -1,0 +1,228 @@
+"""The claims pipeline as one public function: pool the evidence, then judge every claim.
+
+:func:`check_claims` is what ``retrosim claims`` runs (the command only prints its result), and
+what a notebook calls::
+
+    import retrosim
+    check = retrosim.check_claims(seed=20240601)
+    check.verdicts                      # one row per claim x reading
+    print(check.summary())              # the verdict table
+    check.write("results")              # claims.csv, posterior, PPC, ...
+
+:func:`fit_evidence` is the one place where the claims' pooled model is set up (the pipeline
+and the paper's studies both call it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported when the pipeline runs, so `retrosim --help` stays fast
+    import pandas as pd
+
+__all__ = ["ClaimsCheck", "check_claims", "fit_evidence"]
+
+#: Default seed of the claims pipeline (the command line's ``--seed`` default).
+DEFAULT_SEED = 20240601
+
+
+def fit_evidence(
+    effects,
+    statements=None,
+    *,
+    seed=DEFAULT_SEED,
+    numeric_only=False,
+    draws=1000,
+    tune=1000,
+    chains=4,
+    priors=None,
+    robust=False,
+    marginal=True,
+    target_accept=0.95,
+    gate="off",
+):
+    """Build the meta-analysis design from the claims' evidence and fit it.
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame
+        Numeric effect sizes, :func:`retrosim.meta.claims.analysis_rows` of
+        :func:`retrosim.evidence.tables.effect_sizes`.
+    statements : pandas.DataFrame, optional
+        Direction-only statements (:func:`retrosim.evidence.tables.direction_statements`); they
+        enter the likelihood (:func:`retrosim.evidence.directions.direction_rows`) unless
+        ``numeric_only``, ``robust`` or ``marginal=False``.
+    seed : int
+        Seed of the sampler.
+    gate : {"off", "warn", "raise"}
+        Convergence gate of :func:`retrosim.meta.model.fit`; "off" here because the verdicts
+        carry the gate's outcome themselves (an unconverged fit marks them unreliable).
+
+    Returns
+    -------
+    retrosim.meta.model.MetaResult
+    """
+    from retrosim.evidence.directions import direction_rows
+    from retrosim.meta import claims as cl
+    from retrosim.meta import model as inf
+
+    directions = None
+    if statements is not None and len(statements) and not (numeric_only or robust or not marginal):
+        directions, _left_out = direction_rows(cl.analysis_rows(statements), effects)
+    return inf.fit(
+        effects,
+        priors=priors or inf.Priors(),
+        robust=robust,
+        marginal=marginal,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        gate=gate,
+        target_accept=target_accept,
+        directions=directions,
+    )
+
+
+@dataclasses.dataclass
+class ClaimsCheck:
+    """Result of :func:`check_claims`.
+
+    Attributes
+    ----------
+    result : retrosim.meta.model.MetaResult
+        The pooled meta-analysis fit.
+    verdicts : pandas.DataFrame
+        One row per claim x reading (:func:`retrosim.meta.claims.evaluate`): effect in percent
+        (backward vs forward), intervals, probabilities, verdict and whether it is reliable.
+    ppc_rows : pandas.DataFrame
+        Posterior predictive check per effect size.
+    ppc : dict
+        Posterior predictive summary (share inside the 95 % interval, p-values of SD and range).
+    extra : dict
+        Sensitivity and leave-one-study-out refits when asked (``checks=True``).
+    seed : int
+        Seed used.
+    """
+
+    result: object
+    verdicts: pd.DataFrame
+    ppc_rows: pd.DataFrame
+    ppc: dict
+    statements: pd.DataFrame
+    extra: dict = dataclasses.field(default_factory=dict)
+    seed: int = DEFAULT_SEED
+
+    @property
+    def converged(self) -> bool:
+        """Whether the pooled fit passed the convergence gate."""
+        return bool(self.result.converged)
+
+    @property
+    def diagnostics(self):
+        """Convergence diagnostics of the pooled fit."""
+        return self.result.diagnostics
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The verdict table (a copy of :attr:`verdicts`)."""
+        return self.verdicts.copy()
+
+    def write(self, out) -> list[Path]:
+        """Write ``claims.csv`` and the fit's outputs into folder ``out``; return the paths."""
+        from retrosim.meta import claims as cl
+
+        return cl.write_outputs(
+            self.result, self.verdicts, self.ppc_rows, Path(out), extra=self.extra, seed=self.seed
+        )
+
+
+def check_claims(
+    *,
+    seed: int = DEFAULT_SEED,
+    numeric_only: bool = False,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    tau_prior: str = "half_normal",
+    robust: bool = False,
+    marginal: bool = True,
+    target_accept: float = 0.95,
+    checks: bool = False,
+    effects: pd.DataFrame | None = None,
+    statements: pd.DataFrame | None = None,
+    progress=None,
+) -> ClaimsCheck:
+    """Pool the published evidence and give every registered claim its verdicts.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the sampler and the posterior predictive draws.
+    numeric_only : bool
+        Leave the direction-only results out of the likelihood.
+    draws, tune, chains : int
+        Sampler settings (per chain).
+    tau_prior : {"half_normal", "half_cauchy", "log_normal_tau2"}
+        Between-study SD prior (:class:`retrosim.meta.model.Priors`).
+    robust : bool
+        Student-t study effects (numeric rows only).
+    marginal : bool
+        The marginal model (study effects integrated out); ``False`` samples them.
+    target_accept : float
+        NUTS target acceptance.
+    checks : bool
+        Also run prior and correlation sensitivity refits and leave-one-study-out refits.
+    effects, statements : pandas.DataFrame, optional
+        Evidence to use instead of the shipped dataset (numeric effect sizes and direction-only
+        statements, as :func:`retrosim.evidence.tables.effect_sizes` and
+        :func:`retrosim.evidence.tables.direction_statements` return them).
+    progress : callable, optional
+        Called with a short description before each stage (the command line shows it).
+
+    Returns
+    -------
+    ClaimsCheck
+
+    Raises
+    ------
+    retrosim.errors.InputError
+        If a sampler setting is not a positive integer.
+    """
+    from retrosim.errors import InputError
+    from retrosim.evidence import tables as evidence
+    from retrosim.meta import claims as cl
+    from retrosim.meta import model as inf
+
+    say = progress or (lambda _text: None)
+    for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
+        if int(value) != value or value < 1:
+            raise InputError(f"must be a positive integer, got {value}", argument=name)
+    say("loading evidence")
+    effects = cl.analysis_rows(evidence.effect_sizes() if effects is None else effects)
+    statements = evidence.direction_statements() if statements is None else statements
+    say(f"compiling and sampling the meta-analysis model ({len(effects)} effect sizes)")
+    result = fit_evidence(
+        effects,
+        statements,
+        seed=seed,
+        numeric_only=numeric_only,
+        priors=inf.Priors(tau_prior=tau_prior),
+        robust=robust,
+        marginal=marginal,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        target_accept=target_accept,
+    )
+    say("posterior predictive check and verdicts")
+    verdicts = cl.evaluate(result, statements=statements)
+    ppc_rows, ppc = inf.posterior_predictive_check(result, seed=seed)
+    extra = {}
+    if checks:
+        say("sensitivity refits (r prior, prior scales)")
+        extra["sensitivity"] = inf.sensitivity(result.design, seed=seed)
+        say("leave-one-study-out refits")
+        extra["loso"] = inf.leave_one_study_out(result, seed=seed)
+    return ClaimsCheck(result, verdicts, ppc_rows, ppc, statements, extra, seed)

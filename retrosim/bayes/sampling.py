@@ -20,9 +20,10 @@ References
 
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import arviz as az
 import numpy as np
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
+#: Per-parameter diagnostics kept on :attr:`Diagnostics.per_variable`.
+DIAGNOSTIC_NAMES = ("r_hat", "ess_bulk", "ess_tail")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class Diagnostics:
     rhat_max: float = RHAT_MAX
     ess_min: float = ESS_MIN
     worst: dict = field(default_factory=dict)
+    #: Per-parameter ``r_hat``, ``ess_bulk`` and ``ess_tail`` (ArviZ's values) on dimension
+    #: ``diagnostic``: the data behind the minima above (None if not computed).
+    per_variable: object = field(default=None, compare=False, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -73,9 +79,43 @@ class Diagnostics:
         return out
 
     def as_dict(self) -> dict:
-        d = asdict(self)
+        """The gate's numbers and outcome as a flat dictionary (no per-parameter values)."""
+        d = asdict(replace(self, per_variable=None))
+        d.pop("per_variable")
         d["passed"] = self.passed
         return d
+
+    def to_dataset(self):
+        """Per-parameter R-hat and bulk/tail ESS as an :class:`xarray.Dataset` (dimension
+        ``diagnostic``), with the gate's outcome, divergences and thresholds as attributes."""
+        import xarray as xr
+
+        ds = xr.Dataset() if self.per_variable is None else self.per_variable.copy()
+        flat = {k: v for k, v in self.as_dict().items() if k != "worst"}
+        ds.attrs.update({k: int(v) if isinstance(v, bool) else v for k, v in flat.items()})
+        return ds
+
+    def to_dataframe(self):
+        """One row per scalar parameter (labelled as :func:`arviz.summary` labels them):
+        ``r_hat``, ``ess_bulk``, ``ess_tail`` and whether that parameter meets the R-hat and
+        ESS thresholds. The divergences and the overall outcome are in :meth:`as_dict`."""
+        import pandas as pd
+
+        rows = {}
+        ds = self.per_variable
+        for name in [] if ds is None else ds.data_vars:
+            da = ds[name]
+            dims = [d for d in da.dims if d != "diagnostic"]
+            vals = np.asarray(da.transpose("diagnostic", *dims).values, float).reshape(3, -1)
+            coords = [da[d].values if d in da.coords else np.arange(da.sizes[d]) for d in dims]
+            for j, idx in enumerate(itertools.product(*coords)):
+                label = name + (f"[{', '.join(map(str, idx))}]" if idx else "")
+                rows[label] = dict(zip(DIAGNOSTIC_NAMES, vals[:, j], strict=True))
+        tab = pd.DataFrame.from_dict(rows, orient="index", columns=list(DIAGNOSTIC_NAMES))
+        tab.index.name = "parameter"
+        tab["rhat_ok"] = tab["r_hat"] <= self.rhat_max
+        tab["ess_ok"] = (tab["ess_bulk"] >= self.ess_min) & (tab["ess_tail"] >= self.ess_min)
+        return tab
 
     def __str__(self) -> str:
         status = "passed" if self.passed else "FAILED: " + "; ".join(self.problems())
@@ -108,6 +148,8 @@ def diagnose(idata, var_names=None, *, rhat_max=RHAT_MAX, ess_min=ESS_MIN, sampl
     rhat_max, ess_min : float
         Thresholds of the gate.
     """
+    import xarray as xr
+
     post = idata["posterior"].to_dataset()
     if var_names is not None:
         post = post[list(var_names)]
@@ -121,6 +163,8 @@ def diagnose(idata, var_names=None, *, rhat_max=RHAT_MAX, ess_min=ESS_MIN, sampl
     if "sample_stats" in idata.children and "diverging" in idata["sample_stats"]:
         n_div = int(np.asarray(idata["sample_stats"]["diverging"].values).sum())
     n_draws = int(post.sizes.get("chain", 1) * post.sizes.get("draw", 0))
+    per_var = xr.concat([rhat, ess_bulk, ess_tail], dim="diagnostic", coords="minimal")
+    per_var = per_var.assign_coords(diagnostic=list(DIAGNOSTIC_NAMES))
     return Diagnostics(
         max_rhat=-neg_rhat,
         min_ess_bulk=bulk,
@@ -131,6 +175,7 @@ def diagnose(idata, var_names=None, *, rhat_max=RHAT_MAX, ess_min=ESS_MIN, sampl
         rhat_max=rhat_max,
         ess_min=ess_min,
         worst={"rhat": rhat_var, "ess_bulk": bulk_var, "ess_tail": tail_var},
+        per_variable=per_var,
     )
 
 

@@ -1155,10 +1155,8 @@ def verdict_vs_speed(
 def forest_plot(result: MetaResult, family: str, path, verdict_rows: pd.DataFrame | None = None):
     """Forest plot of one family: each effect size with its 95 % interval (at the default r)
     and the pooled posterior mean effect at the family's mean speed (diamond), on the % scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure without pyplot: no backend switch, nothing left open in a notebook session.
+    from matplotlib.figure import Figure
 
     from retrosim._io import atomic_path
 
@@ -1178,7 +1176,8 @@ def forest_plot(result: MetaResult, family: str, path, verdict_rows: pd.DataFram
             d = to_percent(result.effect_draws(family, mode="unspecified", matching=matching))
             pooled[matching] = np.quantile(d, [0.025, 0.5, 0.975])
     n = len(rows) + len(pooled)
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.38 * n))
+    fig = Figure(figsize=(9, 1.2 + 0.38 * n))
+    ax = fig.subplots()
     ypos = np.arange(n)[::-1]
     for i in range(len(rows)):
         lo, hi = to_percent(y[i] - 1.96 * se[i]), to_percent(y[i] + 1.96 * se[i])
@@ -1199,7 +1198,6 @@ def forest_plot(result: MetaResult, family: str, path, verdict_rows: pd.DataFram
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
     return path
 
 

@@ -17,6 +17,13 @@ The data live in ``retrosim/data/literature/`` as two tidy CSV tables (see ``ret
     ``result_significant`` ("Significance coding" below); energy rows say in ``energy_basis``
     whether the source's cost is gross or net (optional columns too).
 
+Further families live in their own files of the same folder: ``emg.csv`` (muscle activity per
+muscle) and ``ankle.csv`` (plantar pressure, ankle share of joint power) have the columns of
+``comparisons.csv`` (:func:`load_family`; an EMG row's ``unit`` is its source's normalisation,
+one of :data:`EMG_UNITS`); ``training.csv`` (backward-training programmes, pre/post with
+controls, :func:`load_training`) and ``habituation.csv`` (repeated sessions,
+:func:`load_habituation`) have their own columns (``retrosim/data/README.md``).
+
 :func:`load` validates both tables (columns, types, units per outcome, plausible ranges,
 unique keys, every row sourced) and returns the merged comparisons table.
 :func:`effect_sizes` turns every numeric comparison into the log response ratio
@@ -166,7 +173,10 @@ __all__ = [
     "effect_sizes",
     "grade_class",
     "load",
+    "load_family",
+    "load_habituation",
     "load_references",
+    "load_training",
     "peak_force_bw_from_accel",
     "sd_from_ci95",
     "sd_from_se",
@@ -188,6 +198,17 @@ class Outcome:
     lo: float
     hi: float
     long_name: str
+    #: Further unit strings accepted for this outcome. Muscle activity (EMG) is normalised
+    #: differently by each study (% of a maximal voluntary contraction, integrated EMG, or not
+    #: stated), so the ``unit`` column of an EMG row says what its source says, one of
+    #: :data:`EMG_UNITS`; only directions and significance of these rows are used, which do not
+    #: depend on the normalisation.
+    other_units: tuple = ()
+
+    @property
+    def units(self) -> tuple:
+        """Every unit string accepted for the outcome (``unit`` first)."""
+        return (self.unit, *self.other_units)
 
 
 #: Accepted outcomes: family, unit, plausible range of a group mean, description.
@@ -235,6 +256,44 @@ OUTCOMES: dict[str, Outcome] = {
         "gait", "1", 0, 100, "active muscle volume per unit ground force"
     ),
 }
+
+#: EMG normalisations as the sources state them (the ``unit`` of an EMG row): percent of a
+#: maximal voluntary (isometric) contraction, integrated EMG whose normalisation is not given,
+#: or not stated at all.
+EMG_UNITS = ("%MVC", "%MVIC", "iEMG (normalisation not stated)", "not stated")
+#: Muscles with EMG comparisons (outcome ``emg_<muscle>``) and the group each belongs to.
+EMG_MUSCLES = {
+    "rectus_femoris": "quadriceps",
+    "vastus_medialis": "quadriceps",
+    "vastus_medialis_oblique": "quadriceps",
+    "vastus_lateralis": "quadriceps",
+    "biceps_femoris": "hamstrings",
+    "medial_hamstrings": "hamstrings",
+    "lateral_hamstrings": "hamstrings",
+    "gluteus_maximus": "glutes",
+    "medial_gastrocnemius": "calves",
+    "lateral_gastrocnemius": "calves",
+    "soleus": "calves",
+    "tibialis_anterior": "tibialis_anterior",
+    "paraspinal": "trunk_extensors",
+    "erector_spinae": "trunk_extensors",
+    "multifidus": "trunk_extensors",
+}
+for _m in EMG_MUSCLES:
+    OUTCOMES[f"emg_{_m}"] = Outcome(
+        "emg", EMG_UNITS[0], 0, 1e6, f"EMG amplitude, {_m.replace('_', ' ')}", EMG_UNITS[1:]
+    )
+OUTCOMES["plantar_peak_pressure_toe1"] = Outcome(
+    "ankle", "kPa", 0, 5000, "peak plantar pressure under the first toe", ("not stated",)
+)
+OUTCOMES["plantar_max_pressure"] = Outcome(
+    "ankle", "kPa", 0, 5000, "maximum plantar pressure", ("not stated",)
+)
+OUTCOMES["ankle_share_of_propulsive_power"] = Outcome(
+    "ankle", "%", 0, 100, "ankle share of the propulsive joint power", ("not stated",)
+)
+#: Families kept in their own files (:data:`FAMILY_FILES`), never in ``comparisons.csv``.
+FAMILY_FILES = {"emg": "emg.csv", "ankle": "ankle.csv"}
 FAMILIES = tuple(sorted({o.family for o in OUTCOMES.values()}))
 
 P_RELATIONS = ("<", "<=", "=", ">")
@@ -470,6 +529,27 @@ def _check_studies(st: pd.DataFrame, path: Path, bib_keys: set[str], bib_path: P
             raise _err(f"group_key {g!r} is not a study_key", path, i, "group_key")
 
 
+def _check_row_citation(r, path, i, studies, bib_keys, bib_path):
+    """A row's study is in studies.csv, its citation key in the BibTeX file and the study's."""
+    if r["study_key"] not in studies:
+        raise _err(f"study_key {r['study_key']!r} not in studies.csv", path, i, "study_key")
+    if r["citation_key"] not in bib_keys:
+        raise _err(
+            f"citation_key {r['citation_key']!r} is not an entry of {bib_path.name}",
+            path,
+            i,
+            "citation_key",
+        )
+    if r["citation_key"] != studies[r["study_key"]]:
+        raise _err(
+            f"citation_key {r['citation_key']!r} differs from the study's "
+            f"{studies[r['study_key']]!r}",
+            path,
+            i,
+            "citation_key",
+        )
+
+
 def _check_range(value, lo, hi, unit, path, i, col, hint=None):
     if pd.notna(value) and not lo <= value <= hi:
         msg = f"value {value:g} outside the plausible range [{lo:g}, {hi:g}] {unit}"
@@ -501,23 +581,7 @@ def _check_comparisons(cp: pd.DataFrame, path: Path, st: pd.DataFrame, bib_keys,
         i = int(np.flatnonzero(dup)[0])
         raise _err("duplicate row: same content as an earlier row", path, i, "row_id")
     for i, r in cp.iterrows():
-        if r["study_key"] not in studies:
-            raise _err(f"study_key {r['study_key']!r} not in studies.csv", path, i, "study_key")
-        if r["citation_key"] not in bib_keys:
-            raise _err(
-                f"citation_key {r['citation_key']!r} is not an entry of {bib_path.name}",
-                path,
-                i,
-                "citation_key",
-            )
-        if r["citation_key"] != studies[r["study_key"]]:
-            raise _err(
-                f"citation_key {r['citation_key']!r} differs from the study's "
-                f"{studies[r['study_key']]!r}",
-                path,
-                i,
-                "citation_key",
-            )
+        _check_row_citation(r, path, i, studies, bib_keys, bib_path)
         for col, choices in (
             ("design", DESIGNS),
             ("mode", MODES),
@@ -537,9 +601,10 @@ def _check_comparisons(cp: pd.DataFrame, path: Path, st: pd.DataFrame, bib_keys,
                 "outcome",
             )
         spec = OUTCOMES[r["outcome"]]
-        if r["unit"] != spec.unit:
+        if r["unit"] not in spec.units:
+            expects = " or ".join(repr(u) for u in spec.units)
             raise _err(
-                f"unit {r['unit']!r} does not match outcome {r['outcome']!r} (expects {spec.unit!r})",
+                f"unit {r['unit']!r} does not match outcome {r['outcome']!r} (expects {expects})",
                 path,
                 i,
                 "unit",
@@ -805,14 +870,66 @@ def load(path=None, *, references=None) -> pd.DataFrame:
     retrosim.errors.InputError
         Naming the file, the 1-based data row and the column of the first problem.
     """
+    return _load_comparison_file(path, references, "comparisons.csv", None)
+
+
+def load_family(family: str, path=None, *, references=None) -> pd.DataFrame:
+    """Load and validate a family kept in its own file (:data:`FAMILY_FILES`).
+
+    Muscle activity (``emg``, ``emg.csv``) and ankle loading (``ankle``, ``ankle.csv``) have the
+    columns of ``comparisons.csv`` and the same checks (:func:`load`), against the same
+    ``studies.csv`` and BibTeX file; every row must belong to ``family``. They are kept apart so
+    that the families of the energy, heart-rate and knee claims keep their own rows.
+
+    Parameters
+    ----------
+    family : {'emg', 'ankle'}
+    path, references : path-like, optional
+        As in :func:`load`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`load`; :func:`direction_statements` accepts it.
+
+    Raises
+    ------
+    retrosim.errors.InputError
+        Unknown family, or the file, 1-based row and column of the first problem.
+    """
+    if family not in FAMILY_FILES:
+        raise InputError(
+            f"unknown family {family!r}; expected one of {', '.join(FAMILY_FILES)}",
+            argument="family",
+        )
+    return _load_comparison_file(path, references, FAMILY_FILES[family], family)
+
+
+def _load_comparison_file(path, references, name, family):
     folder = Path(path) if path is not None else LITERATURE_DIR
     bib = Path(references) if references is not None else folder.parent / "references.bib"
     bib_keys = load_references(bib)
-    st_path, cp_path = folder / "studies.csv", folder / "comparisons.csv"
+    st_path, cp_path = folder / "studies.csv", folder / name
     st = _read_table(st_path, STUDY_COLUMNS)
     _check_studies(st, st_path, bib_keys, bib)
     cp = _read_table(cp_path, COMPARISON_COLUMNS, OPTIONAL_COMPARISON_COLUMNS)
     _check_comparisons(cp, cp_path, st, bib_keys, bib)
+    for i, o in cp["outcome"].items():
+        fam = OUTCOMES[o].family
+        if family is None and fam in FAMILY_FILES:
+            raise _err(
+                f"outcome {o!r} is family {fam!r}, kept in {FAMILY_FILES[fam]}",
+                cp_path,
+                i,
+                "outcome",
+            )
+        if family is not None and fam != family:
+            raise _err(
+                f"outcome {o!r} is family {fam!r}; {name} holds family {family!r} only",
+                cp_path,
+                i,
+                "outcome",
+            )
     st_cols = st.drop(columns=["citation_key", "source_url", "notes"]).rename(
         columns={"independent": "independent_report"}
     )
@@ -1325,3 +1442,254 @@ def to_xarray(effects):
             ds = ds.assign_coords({col: ("comparison", eff[col].astype(str).to_numpy())})
             set_attrs(ds[col], "1", col.replace("_", " "))
     return ds
+
+
+# --------------------------------------------------------------------------- training, habituation
+
+#: Columns of ``training.csv`` (one row per study x outcome of a backward-training programme).
+TRAINING_COLUMNS = {
+    "row_id": "key",
+    "study_key": "key",
+    "citation_key": "key",
+    "locator": "str",
+    "source_url": "str",
+    "verified": "bool",
+    "design": "str",
+    "population": "str",
+    "population_class": "str",
+    "intervention": "str",
+    "training_mode": "str",
+    "control": "str",
+    "control_kind": "str",
+    "outcome": "str",
+    "outcome_class": "str",
+    "unit": "str",
+    "n_train": "int?",
+    "n_control": "int?",
+    "train_pre_mean": "float?",
+    "train_pre_sd": "float?",
+    "train_post_mean": "float?",
+    "train_post_sd": "float?",
+    "control_pre_mean": "float?",
+    "control_pre_sd": "float?",
+    "control_post_mean": "float?",
+    "control_post_sd": "float?",
+    "disp_kind": "str",
+    "pct_change_train_reported": "float?",
+    "pct_change_control_reported": "float?",
+    "result_only": "str",
+    "result_p_relation": "str",
+    "result_p_value": "float?",
+    "result_significant": "str",
+    "higher_is_better": "str",
+    "notes": "str",
+}
+TRAINING_DESIGNS = ("rct", "controlled", "uncontrolled")
+#: ``passive``: no training or usual activity/care; ``active_forward``: the same dose of forward
+#: walking or running; ``none``: no control group.
+CONTROL_KINDS = ("passive", "active_forward", "none")
+POPULATION_CLASSES = ("trained", "untrained", "clinical")
+TRAINING_MODES = ("run", "walk", "run_walk")
+OUTCOME_CLASSES = (
+    "sprint_jump",
+    "running_economy",
+    "backward_economy",
+    "aerobic_fitness",
+    "anaerobic",
+    "leg_stiffness",
+    "body_composition",
+    "balance",
+    "gait",
+    "flexibility",
+    "proprioception",
+    "pain_function",
+)
+#: First word of ``result_only`` in ``training.csv``: a between-group result against the control
+#: (``*_vs_control``) or a pre/post result in the training group only (``*_within``).
+TRAINING_RESULTS = (
+    "improved_vs_control",
+    "no_difference_vs_control",
+    "worse_vs_control",
+    "improved_within",
+    "no_change_within",
+    "worse_within",
+)
+_NULL_RESULTS = ("no_difference_vs_control", "no_change_within")
+
+#: Columns of ``habituation.csv`` (one row per study x outcome x session of repeated exposure).
+HABITUATION_COLUMNS = {
+    "row_id": "key",
+    "study_key": "key",
+    "citation_key": "key",
+    "locator": "str",
+    "source_url": "str",
+    "verified": "bool",
+    "mode": "str",
+    "outcome": "str",
+    "unit": "str",
+    "session": "str",
+    "days_from_first": "int?",
+    "n": "int?",
+    "mean": "float?",
+    "disp": "float?",
+    "disp_kind": "str",
+    "notes": "str",
+}
+
+
+def _read_sourced(path, references, name, columns, required=()):
+    """Read table ``name`` of the literature folder and check every row's source columns."""
+    folder = Path(path) if path is not None else LITERATURE_DIR
+    bib = Path(references) if references is not None else folder.parent / "references.bib"
+    bib_keys = load_references(bib)
+    st_path = folder / "studies.csv"
+    st = _read_table(st_path, STUDY_COLUMNS)
+    _check_studies(st, st_path, bib_keys, bib)
+    file = folder / name
+    df = _read_table(file, columns)
+    keys = ("row_id", "study_key", "citation_key", "locator", "source_url", "outcome")
+    _check_sources(df, file, st, bib_keys, bib, (*keys, *required))
+    return file, df
+
+
+def _check_sources(df, path, st, bib_keys, bib, required):
+    studies = dict(zip(st["study_key"], st["citation_key"], strict=True))
+    for col in required:
+        for i, v in df[col].items():
+            if not v:
+                raise _err(f"empty value; every row must say {col}", path, i, col)
+    dup = df["row_id"].duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise _err(f"duplicate row_id {df['row_id'][i]!r}", path, i, "row_id")
+    for i, r in df.iterrows():
+        _check_row_citation(r, path, i, studies, bib_keys, bib)
+
+
+def _check_choice(value, choices, path, i, col):
+    if value not in choices:
+        raise _err(f"unknown value {value!r}; expected one of {', '.join(choices)}", path, i, col)
+
+
+def load_training(path=None, *, references=None) -> pd.DataFrame:
+    """Load and validate ``training.csv``: backward-training programmes, pre/post, with controls.
+
+    One row per study x outcome. ``design`` is ``rct`` (randomised, as the source says),
+    ``controlled`` (a control group, allocation not randomised or not stated) or
+    ``uncontrolled``; ``control_kind`` (:data:`CONTROL_KINDS`) says what the control did;
+    ``outcome_class`` (:data:`OUTCOME_CLASSES`) groups outcomes for the pooled model;
+    ``population_class`` is ``trained`` (athletes, runners), ``untrained`` or ``clinical``.
+    ``result_only`` starts with one of :data:`TRAINING_RESULTS` ("improved" read in the
+    outcome's better direction, ``higher_is_better``), then ``;`` and the source's words; the
+    significance columns are coded as in ``comparisons.csv`` (module docstring). Means and SDs
+    are empty where the source gives none (every row of the shipped file).
+
+    Parameters
+    ----------
+    path : path-like, optional
+        Folder holding ``training.csv`` and ``studies.csv`` (default ``retrosim/data/literature``).
+    references : path-like, optional
+        BibTeX file (default ``references.bib`` in the parent of ``path``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows with typed columns plus ``result`` (the first word of ``result_only``),
+        ``vs_control`` (a between-group result) and ``result_significant`` as True/False/None.
+
+    Raises
+    ------
+    retrosim.errors.InputError
+        Naming the file, the 1-based data row and the column of the first problem.
+    """
+    tp, df = _read_sourced(path, references, "training.csv", TRAINING_COLUMNS, ("result_only",))
+    for i, r in df.iterrows():
+        _check_choice(r["design"], TRAINING_DESIGNS, tp, i, "design")
+        _check_choice(r["control_kind"], CONTROL_KINDS, tp, i, "control_kind")
+        _check_choice(r["population_class"], POPULATION_CLASSES, tp, i, "population_class")
+        _check_choice(r["training_mode"], TRAINING_MODES, tp, i, "training_mode")
+        _check_choice(r["outcome_class"], OUTCOME_CLASSES, tp, i, "outcome_class")
+        _check_choice(r["higher_is_better"], ("true", "false", ""), tp, i, "higher_is_better")
+        _check_choice(r["disp_kind"], ("", *DISP_KINDS), tp, i, "disp_kind")
+        for col in ("n_train", "n_control"):
+            if pd.notna(r[col]) and r[col] < 1:
+                raise _err(f"group size {r[col]} must be >= 1", tp, i, col)
+        result = r["result_only"].split(";")[0].strip()
+        _check_choice(result, TRAINING_RESULTS, tp, i, "result_only")
+        uncontrolled = r["design"] == "uncontrolled"
+        if uncontrolled != (r["control_kind"] == "none"):
+            raise _err(
+                "control_kind 'none' exactly when the design is uncontrolled", tp, i, "control_kind"
+            )
+        if uncontrolled and result.endswith("_vs_control"):
+            raise _err("an uncontrolled study has no result vs control", tp, i, "result_only")
+        if uncontrolled and pd.notna(r["n_control"]):
+            raise _err("an uncontrolled study has no control group size", tp, i, "n_control")
+        _check_training_significance(r, result, tp, i)
+        for col in ("pct_change_train_reported", "pct_change_control_reported"):
+            _check_range(r[col], -99, 1000, "%", tp, i, col)
+    df["result"] = df["result_only"].str.split(";").str[0].str.strip()
+    df["vs_control"] = df["result"].str.endswith("_vs_control")
+    df["result_significant"] = _significance_flags(df["result_significant"])
+    df.index = pd.Index(df["row_id"], name="row")
+    return df
+
+
+def _check_training_significance(r, result, path, i):
+    rel, p, sig = r["result_p_relation"], r["result_p_value"], r["result_significant"]
+    _check_choice(rel, ("", *P_RELATIONS), path, i, "result_p_relation")
+    _check_choice(sig, ("", *SIGNIFICANCE_FLAGS), path, i, "result_significant")
+    if (rel == "") != pd.isna(p):
+        raise _err(
+            "give result_p_relation and result_p_value together, or neither (no p reported)",
+            path,
+            i,
+            "result_p_value" if rel else "result_p_relation",
+        )
+    if pd.notna(p) and not 0 < p < 1:
+        raise _err(f"p value {p:g} outside (0, 1)", path, i, "result_p_value")
+    if result in _NULL_RESULTS and sig == "true":
+        raise _err(f"{result} is not significant: expected result_significant false or empty",
+                   path, i, "result_significant")  # fmt: skip
+    if sig == "true" and rel in ("<", "<=", "=") and p > ALPHA:
+        raise _err(f"significant with p {rel} {p:g}: expected p at most {ALPHA:g}",
+                   path, i, "result_significant")  # fmt: skip
+    if sig == "false" and rel in ("<", "<=") and p <= ALPHA:
+        raise _err(f"not significant with p {rel} {p:g}: expected result_significant true",
+                   path, i, "result_significant")  # fmt: skip
+
+
+def load_habituation(path=None, *, references=None) -> pd.DataFrame:
+    """Load and validate ``habituation.csv``: outcomes over repeated sessions of backward locomotion.
+
+    One row per study x outcome x session (``session`` as the source names it, e.g. "baseline",
+    "week 4"; ``days_from_first`` only where the source gives it), with the group mean and its
+    dispersion (``disp_kind`` as in ``comparisons.csv``; ``unclear`` for an unlabelled +/-).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Typed rows indexed by ``row_id``.
+
+    Raises
+    ------
+    retrosim.errors.InputError
+        Naming the file, the 1-based data row and the column of the first problem.
+    """
+    hp, df = _read_sourced(
+        path, references, "habituation.csv", HABITUATION_COLUMNS, ("unit", "session")
+    )
+    for i, r in df.iterrows():
+        _check_choice(r["mode"], MODES, hp, i, "mode")
+        _check_choice(r["disp_kind"], DISP_KINDS, hp, i, "disp_kind")
+        if pd.notna(r["n"]) and r["n"] < 1:
+            raise _err(f"sample size {r['n']} must be >= 1", hp, i, "n")
+        if pd.notna(r["days_from_first"]) and r["days_from_first"] < 0:
+            raise _err("days_from_first must be >= 0 [days]", hp, i, "days_from_first")
+        for col in ("mean", "disp"):
+            if pd.notna(r[col]) and r[col] < 0:
+                raise _err(f"{col} {r[col]:g} must be >= 0 ({r['unit']})", hp, i, col)
+        if pd.notna(r["disp"]) == (r["disp_kind"] == "none"):
+            raise _err("disp_kind must be 'none' exactly when disp is empty", hp, i, "disp_kind")
+    df.index = pd.Index(df["row_id"], name="row")
+    return df

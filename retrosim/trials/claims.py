@@ -13,21 +13,18 @@ Self-selected-speed readings and knee load per km (which needs step frequency) a
 as not testable with these data. One lab's data set counts as one study, so, as in
 :func:`retrosim.meta.claims.verdict`, it can make a claim at most "plausible"; ``p_in_range`` and
 ``p_direction`` say how strongly the data speak. The claim is checked for each mode it concerns at the mean
-speed of that mode's trials (``speed_m_s``); the probability of the claimed range at the slowest and fastest speeds is given
-alongside (``p_in_range_slowest``, ``p_in_range_fastest``). If :mod:`retrosim.meta.claims` cannot be imported, the built-in
-:data:`FALLBACK_CLAIMS` (energy and heart-rate claims only, same wording) are used with the
-same thresholds, and the table says so.
+speed of that mode's trials (``speed_m_s``); the probability of the claimed range at the
+slowest and fastest speeds is given alongside (``p_in_range_slowest``, ``p_in_range_fastest``).
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-
 import numpy as np
 import pandas as pd
 
-log = logging.getLogger(__name__)
+from retrosim.meta import claims as meta_claims
+
+__all__ = ["FAMILIES", "TESTABLE_READINGS", "evaluate_claims", "registered_claims"]
 
 #: Outcome columns of each claim family (families of :mod:`retrosim.meta.claims`).
 FAMILIES = {
@@ -39,57 +36,20 @@ FAMILIES = {
 #: Readings a matched-speed lab fit can test.
 TESTABLE_READINGS = ("per_minute_same_speed", "per_km_same_speed", "per_step_same_speed")
 
-#: Fallback claims when :mod:`retrosim.meta.claims` is absent (energy and heart rate only).
-FALLBACK_CLAIMS = (
-    {"key": "energy_20_30", "family": "energy", "direction": +1, "low_pct": 20.0,
-     "high_pct": 30.0, "mode": "run", "readings": ("per_minute_same_speed",),
-     "text": "Backward running burns 20-30 % more calories than forward running at the same "
-             "speed"},
-    {"key": "energy_up_to_30", "family": "energy", "direction": +1, "low_pct": 0.0,
-     "high_pct": 30.0, "mode": "run", "readings": ("per_minute_same_speed",),
-     "text": "Backward running burns up to 30 % more calories"},
-    {"key": "heart_rate_higher", "family": "heart_rate", "direction": +1, "low_pct": 0.0,
-     "high_pct": np.inf, "mode": "unspecified", "readings": ("per_minute_same_speed",),
-     "text": "Heart rate is higher running backward than forward at the same pace"},
-)  # fmt: skip
+#: Where the claims and the verdict thresholds come from (the ``note`` column).
+SOURCE = "retrosim.meta.claims registry"
 
 
-def _fallback_verdict(p_in, p_dir, n_studies=1):
-    """Copy of the thresholds of :func:`retrosim.meta.claims.verdict` (used only without it)."""
-    if p_in >= 0.5 and p_dir >= 0.95 and n_studies >= 2:
-        return "supported"
-    if p_in >= 0.25 and p_dir >= 0.5:
-        return "plausible"
-    if p_in >= 0.05:
-        return "not supported"
-    return "contradicted"
-
-
-def registered_claims():
-    """Return (list of claim dicts, verdict function, source note)."""
-    try:
-        mod = importlib.import_module("retrosim.meta.claims")
-        claims = [
-            {k: getattr(c, k) for k in ("key", "text", "family", "direction", "low_pct",
-                                        "high_pct", "mode", "readings")}
-            for c in mod.CLAIMS
-        ]  # fmt: skip
-        return claims, mod.verdict, "retrosim.meta.claims registry"
-    except (ImportError, AttributeError) as exc:
-        log.warning(
-            "retrosim.meta.claims unavailable (%s); using the built-in energy/HR claims", exc
-        )
-        return (
-            [dict(c) for c in FALLBACK_CLAIMS],
-            _fallback_verdict,
-            ("built-in fallback claims (retrosim.meta.claims unavailable)"),
-        )
+def registered_claims() -> list[dict]:
+    """The claims of :data:`retrosim.meta.claims.CLAIMS` as dicts of the fields used here."""
+    fields = ("key", "text", "family", "direction", "low_pct", "high_pct", "mode", "readings")
+    return [{k: getattr(c, k) for k in fields} for c in meta_claims.CLAIMS]
 
 
 def evaluate_claims(fit) -> pd.DataFrame:
     """One row per claim, reading and mode: ratio at the mode's mean speed, probabilities, verdict."""
-    claims, verdict, source = registered_claims()
-    conditions = dict(fit._conditions())
+    claims, verdict, source = registered_claims(), meta_claims.verdict, SOURCE
+    conditions = dict(fit.conditions_)
     modes_all = fit.data_["mode"].astype(str)
     reliable = bool(fit.diagnostics_.passed)
     rows = []
@@ -120,8 +80,8 @@ def evaluate_claims(fit) -> pd.DataFrame:
                     continue
                 speeds = conditions[mode]
                 v_ref = float(np.round(fit.data_.loc[modes_all == mode, "speed_m_s"].mean(), 2))
-                r_ref = np.exp(fit._log_ratio_draws([v_ref], mode=mode))[:, 0]
-                r_ends = np.exp(fit._log_ratio_draws([speeds[0], speeds[-1]], mode=mode))
+                r_ref = np.exp(fit.log_ratio_draws([v_ref], mode=mode))[:, 0]
+                r_ends = np.exp(fit.log_ratio_draws([speeds[0], speeds[-1]], mode=mode))
                 p_in = float(((r_ref >= lo) & (r_ref <= hi)).mean())
                 p_dir = float((r_ref > 1).mean() if c["direction"] > 0 else (r_ref < 1).mean())
                 p_in_ends = ((r_ends >= lo) & (r_ends <= hi)).mean(0)

@@ -59,16 +59,19 @@ import numpy as np
 import pandas as pd
 
 from retrosim.errors import InputError
-from retrosim.trials import schema as trial_schema
-from retrosim.trials.schema import OUTCOMES, SCHEMA, validate_trials
+from retrosim.trials.schema import OUTCOMES, SCHEMA, suggest_name, validate_trials
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "PARAMS",
+    "Design",
     "TrialFit",
+    "build_model",
+    "choose_parameterization",
     "direction_prior_from_meta",
     "fit_trials",
+    "make_design",
     "mixedlm_crosscheck",
     "simulate_trials",
 ]
@@ -109,7 +112,37 @@ PPC_DRAWS = 200
 
 
 @dataclass
-class _Design:
+class Design:
+    """Design of a trial table on the model's scale (built by :func:`make_design`).
+
+    Attributes
+    ----------
+    y : numpy.ndarray
+        Log outcome per trial [log of the outcome's units].
+    d : numpy.ndarray
+        Direction code, +1/2 backward and -1/2 forward.
+    s : numpy.ndarray
+        Speed minus ``speed_ref`` [m/s].
+    walk : numpy.ndarray or None
+        1 for walking trials; ``None`` unless both modes occur.
+    log_mass : numpy.ndarray or None
+        log(mass / ``mass_ref``) per trial; only when mass varies within a participant.
+    mass_participant : numpy.ndarray or None
+        log(mass / ``mass_ref``) per participant; when mass varies only between participants.
+    grade : numpy.ndarray or None
+        Grade as a fraction; only when it varies.
+    pidx : numpy.ndarray
+        Participant index of each trial (into ``participants``).
+    participants : list of str
+        Participant ids, sorted.
+    speed_ref : float
+        Reference speed [m/s] (the mean speed, rounded to 0.01 m/s).
+    mass_ref : float
+        Reference mass [kg] (the geometric mean mass, rounded to 0.1 kg).
+    outcome : str
+        Outcome column.
+    """
+
     y: np.ndarray
     d: np.ndarray
     s: np.ndarray
@@ -124,6 +157,7 @@ class _Design:
     outcome: str
 
     def columns(self):
+        """Slope covariates by parameter name (only those that vary in these data)."""
         cols = {"beta_speed": self.s, "beta_direction_speed": self.d * self.s}
         if self.walk is not None:
             cols["beta_walk"] = self.walk
@@ -135,7 +169,14 @@ class _Design:
         return cols
 
 
-def _design(df: pd.DataFrame, outcome: str) -> _Design:
+def make_design(df: pd.DataFrame, outcome: str) -> Design:
+    """The :class:`Design` of a validated trial table (rows with the outcome present).
+
+    Raises
+    ------
+    retrosim.errors.InputError
+        When an outcome value is not positive (the model works on the log scale).
+    """
     y = df[outcome].to_numpy(dtype=float)
     if np.any(y <= 0):
         rows = df.index[y <= 0].tolist()
@@ -155,7 +196,7 @@ def _design(df: pd.DataFrame, outcome: str) -> _Design:
     # mass constant within every participant -> a participant-level covariate
     mass_part = pd.Series(log_mass).groupby(codes).mean().to_numpy()
     varies_within = bool(np.any(np.abs(log_mass - mass_part[codes]) > 1e-9))
-    return _Design(
+    return Design(
         y=np.log(y),
         d=np.where(df["direction"].astype(str).to_numpy() == "backward", 0.5, -0.5),
         s=speed - speed_ref,
@@ -171,7 +212,7 @@ def _design(df: pd.DataFrame, outcome: str) -> _Design:
     )
 
 
-def _choose_parameterization(choice, design) -> dict:
+def choose_parameterization(choice, design) -> dict:
     """Centred or non-centred form for each participant effect.
 
     ``"auto"`` applies the usual rule: centre an effect when the data pin each participant's
@@ -231,7 +272,7 @@ def _check_prior(prior_direction):
     return mean, sd
 
 
-def build_model(design: _Design, prior_direction=None, centered=(False, False)):
+def build_model(design: Design, prior_direction=None, centered=(False, False)):
     """The PyMC model of :mod:`retrosim.trials.fit` (see the module docstring).
 
     ``centered`` is a bool or a pair (participant intercepts, participant direction effects):
@@ -281,7 +322,34 @@ def build_model(design: _Design, prior_direction=None, centered=(False, False)):
     return model
 
 
-def _mu_draws(post: dict, design: _Design, rows=slice(None)):
+def _data_updates(design: Design) -> dict:
+    """Values of the model's data containers for ``design`` (names as in :func:`build_model`)."""
+    upd = {
+        "y_data": design.y,
+        "y_mean": np.asarray(design.y.mean()),
+        "participant_index": design.pidx,
+        "direction_code": design.d,
+    }
+    if design.mass_participant is not None:
+        upd["log_mass_participant"] = design.mass_participant
+    for name, x in design.columns().items():
+        upd[f"x_{name}"] = x
+    return upd
+
+
+def _compiled_for(cache: dict, model, design: Design, centered, prior):
+    """The nutpie model compiled once per design shape in ``cache``, fed ``design``'s data."""
+    from retrosim.bayes.sampling import compile_model
+
+    # the prior is a constant of the graph and participant names are its coordinates
+    key = (design.y.size, tuple(design.participants), design.mass_participant is not None,
+           tuple(design.columns()), tuple(centered), tuple(prior))  # fmt: skip
+    if key not in cache:
+        cache[key] = compile_model(model)
+    return cache[key].with_data(**_data_updates(design))
+
+
+def _mu_draws(post: dict, design: Design, rows=slice(None)):
     """Linear predictor for the given draws (leading axis) and rows."""
     p = design.pidx[rows]
     d = design.d[rows]
@@ -324,6 +392,15 @@ class TrialFit:
         (non-centred). ``"auto"`` decides per effect (intercepts, direction effects) from a
         pilot least-squares fit: centred when the data pin each participant down (the
         non-centred form then mixes poorly), else non-centred.
+    compile_cache : dict, optional
+        Reuse compiled nutpie models across fits: a model is compiled once per design
+        (participants, rows, covariates, parameterization, prior) and fed each new table
+        through ``with_data``. For simulation studies that refit many tables of one design
+        (``studies/trial_coverage.py``); pass the same empty dict to every fit. The sampler's
+        starting points stay those of the first table compiled for the design (PyMC's
+        initial-point function is not fed the new data), so a reused model's draws are from
+        the same posterior as a fresh compile's but not the same numbers. ``None`` (default)
+        compiles afresh.
 
     Attributes
     ----------
@@ -342,6 +419,18 @@ class TrialFit:
         Parameter summary (see :meth:`summary`).
     ppc_ : dict
         Posterior predictive checks.
+    posterior_predictive_ : numpy.ndarray
+        The replicates behind ``ppc_``: log outcome [log of the outcome's units], shape
+        (``ppc_["n_draws"]``, observations), in the row order of ``data_``.
+    posterior_draws_ : dict of numpy.ndarray
+        Every posterior variable with chains and draws stacked into a leading sample axis
+        (``chain * n_draw + draw``).
+    modes_ : list of str
+        Modes in the data (``"run"`` before ``"walk"``).
+    conditions_ : list of (str, numpy.ndarray)
+        (mode, sorted speeds [m/s] of that mode's trials) for every mode in the data.
+    design_ : Design
+        The model's design (log outcome, codes, reference speed and mass).
     loo_ : object or None
         :func:`arviz_stats.loo` result, or ``None`` when skipped (``loo_note_`` says why).
     prior_update_ : dict
@@ -361,8 +450,10 @@ class TrialFit:
         sampler="nutpie",
         target_accept=0.95,
         parameterization="auto",
+        compile_cache=None,
     ):
         self.parameterization = parameterization
+        self.compile_cache = compile_cache
         self.outcome = outcome
         self.prior_direction = prior_direction
         self.draws = draws
@@ -379,7 +470,7 @@ class TrialFit:
         from retrosim.bayes.sampling import sample
 
         if self.outcome not in OUTCOMES:
-            guess = trial_schema._suggest(self.outcome, OUTCOMES)
+            guess = suggest_name(self.outcome, OUTCOMES)
             raise InputError(
                 f"unknown outcome {self.outcome!r}; expected one of {', '.join(OUTCOMES)}"
                 + (f" (did you mean {guess!r}?)" if guess else ""),
@@ -392,16 +483,17 @@ class TrialFit:
         self.prior_ = _check_prior(self.prior_direction)
         df = validate_trials(data, outcome=self.outcome, source=source)
         df = df[df[self.outcome].notna()]
-        design = _design(df, self.outcome)
-        self.parameterization_ = _choose_parameterization(self.parameterization, design)
-        model = build_model(
-            design,
-            self.prior_direction,
-            centered=tuple(v == "centered" for v in self.parameterization_.values()),
-        )
+        design = make_design(df, self.outcome)
+        self.parameterization_ = choose_parameterization(self.parameterization, design)
+        centered = tuple(v == "centered" for v in self.parameterization_.values())
+        model = build_model(design, self.prior_direction, centered=centered)
+        compiled = None
+        if self.compile_cache is not None and self.sampler == "nutpie":
+            compiled = _compiled_for(self.compile_cache, model, design, centered, self.prior_)
         var_names = [v.name for v in model.free_RVs]
         idata, diag = sample(
             model,
+            compiled=compiled,
             draws=self.draws,
             tune=self.tune,
             chains=self.chains,
@@ -419,11 +511,13 @@ class TrialFit:
         self.n_obs_ = int(design.y.size)
         self.speed_ref_m_s_ = design.speed_ref
         self.mass_ref_kg_ = design.mass_ref
-        self._post = self._flat_posterior()
+        self.modes_ = self._modes()
+        self.conditions_ = self._conditions()
+        self.posterior_draws_ = self._flat_posterior()
         self.ratio_, self.participant_ratio_ = self._ratios()
         self.coef_ = self._coef_table()
         self._add_observed(idata)
-        self.ppc_ = self._ppc()
+        self.ppc_, self.posterior_predictive_ = self._ppc()
         self.loo_, self.loo_note_ = self._loo()
         self.prior_update_ = self._prior_update()
         return self
@@ -441,9 +535,28 @@ class TrialFit:
     def _modes(self):
         return [m for m in ("run", "walk") if m in set(self.data_["mode"].astype(str))]
 
-    def _log_ratio_draws(self, speeds, participant=False, mode="run"):
-        post = self._post
-        s = np.asarray(speeds, float) - self.speed_ref_m_s_
+    def log_ratio_draws(self, speed_m_s, *, mode="run", participant=False):
+        """Posterior draws of the log backward/forward ratio at the given speeds.
+
+        Parameters
+        ----------
+        speed_m_s : array_like
+            Speeds [m/s].
+        mode : {"run", "walk"}
+            The walking direction effect is added for ``"walk"`` when both modes occur.
+        participant : bool
+            Per participant (population effect plus the participant's direction effect)
+            instead of the population.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (draws, speeds), or (draws, participants, speeds) with ``participant``;
+            draws are the chains stacked in order (``chain * n_draw + draw``).
+        """
+        self._check_fitted()
+        post = self.posterior_draws_
+        s = np.asarray(speed_m_s, float) - self.speed_ref_m_s_
         base = post["beta_direction"][:, None] + post["beta_direction_speed"][:, None] * s
         if mode == "walk" and "beta_direction_walk" in post:
             base = base + post["beta_direction_walk"][:, None]
@@ -453,7 +566,7 @@ class TrialFit:
         return base[:, None, :] + v[:, :, None]
 
     def _check_mode(self, mode):
-        modes = self._modes()
+        modes = self.modes_
         if mode is None:
             if len(modes) > 1:
                 raise InputError("the data have run and walk trials; say which", argument="mode")
@@ -471,7 +584,7 @@ class TrialFit:
         self._check_fitted()
         mode = self._check_mode(mode)
         speeds = np.atleast_1d(np.asarray(speed_m_s, dtype=float))
-        r = np.exp(self._log_ratio_draws(speeds, mode=mode))
+        r = np.exp(self.log_ratio_draws(speeds, mode=mode))
         lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
         return pd.DataFrame(
             {
@@ -488,14 +601,14 @@ class TrialFit:
         """(mode, sorted speeds of that mode) for every mode in the data."""
         modes = self.data_["mode"].astype(str)
         return [(m, np.sort(self.data_.loc[modes == m, "speed_m_s"].unique()))
-                for m in self._modes()]  # fmt: skip
+                for m in self.modes_]  # fmt: skip
 
     def _ratios(self):
         pops, rows = [], []
         modes = self.data_["mode"].astype(str)
-        for mode, speeds in self._conditions():
+        for mode, speeds in self.conditions_:
             pops.append(self.ratio_at(speeds, mode=mode))
-            r = np.exp(self._log_ratio_draws(speeds, participant=True, mode=mode))
+            r = np.exp(self.log_ratio_draws(speeds, participant=True, mode=mode))
             for j, p in enumerate(self.design_.participants):
                 mine = set(self.data_.loc[(self.data_["participant_id"] == p) & (modes == mode),
                                           "speed_m_s"])  # fmt: skip
@@ -526,7 +639,7 @@ class TrialFit:
         ess_t = az.ess(sub, method="tail")
         rows = []
         for n in names:
-            x = self._post[n]
+            x = self.posterior_draws_[n]
             rows.append(
                 {
                     "parameter": n,
@@ -558,9 +671,9 @@ class TrialFit:
     def _ppc(self):
         """Posterior predictive checks on a thinned set of draws (numpy, no recompilation)."""
         rng = np.random.default_rng(self.seed + 1)
-        n_samp = self._post["intercept"].shape[0]
+        n_samp = self.posterior_draws_["intercept"].shape[0]
         take = rng.choice(n_samp, size=min(PPC_DRAWS, n_samp), replace=False)
-        sub = {k: v[take] for k, v in self._post.items()}
+        sub = {k: v[take] for k, v in self.posterior_draws_.items()}
         mu = _mu_draws(sub, self.design_)
         rep = mu + sub["sigma_trial"][:, None] * rng.standard_normal(mu.shape)
         y = self.design_.y
@@ -579,13 +692,13 @@ class TrialFit:
         p_values = {k: float((rep_s[k] >= obs_s[k]).mean()) for k in obs_s}
         lo, hi = np.quantile(rep, [0.05, 0.95], axis=0)
         coverage = float(((y >= lo) & (y <= hi)).mean())
-        self._ppc_rep = rep
-        return {
+        checks = {
             "n_draws": len(take),
             "p_values": p_values,
             "observed": {k: float(v) for k, v in obs_s.items()},
             "coverage_90": coverage,
         }
+        return checks, rep
 
     def _loo(self):
         import arviz_stats
@@ -608,7 +721,7 @@ class TrialFit:
         idx = np.arange(0, n_draw, thin)
         flat = {
             k: v.reshape(n_chain, n_draw, *v.shape[1:])[:, idx].reshape(-1, *v.shape[1:])
-            for k, v in self._post.items()
+            for k, v in self.posterior_draws_.items()
         }
         # _post is stacked (chain, draw) in C order: sample = chain * n_draw + draw
         mu = _mu_draws(flat, self.design_)
@@ -635,7 +748,7 @@ class TrialFit:
         return res, note
 
     def _prior_update(self):
-        x = self._post["beta_direction"]
+        x = self.posterior_draws_["beta_direction"]
         m0, s0 = self.prior_
         m1, s1 = float(x.mean()), float(x.std(ddof=1))
         return {
@@ -730,10 +843,10 @@ class TrialFit:
         tree = self.idata_.copy()
         post = self.idata_["posterior"]
         n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
-        conds = self._conditions()
-        r = np.concatenate([self._log_ratio_draws(sp, mode=m) for m, sp in conds], axis=1)
+        conds = self.conditions_
+        r = np.concatenate([self.log_ratio_draws(sp, mode=m) for m, sp in conds], axis=1)
         rp = np.concatenate(
-            [self._log_ratio_draws(sp, participant=True, mode=m) for m, sp in conds], axis=2
+            [self.log_ratio_draws(sp, participant=True, mode=m) for m, sp in conds], axis=2
         )
         coords = {
             "speed": ("condition", np.concatenate([sp for _, sp in conds])),
@@ -883,7 +996,7 @@ def mixedlm_crosscheck(data, outcome="vo2_ml_kg_min") -> pd.DataFrame:
 
     df = validate_trials(data, outcome=outcome)
     df = df[df[outcome].notna()]
-    design = _design(df, outcome)
+    design = make_design(df, outcome)
     frame = pd.DataFrame({"log_y": design.y, "d": design.d, "group": design.pidx})
     if design.mass_participant is not None:
         frame["beta_log_mass"] = design.mass_participant[design.pidx]

@@ -59,15 +59,27 @@ def read_fit(path):
 
 
 def plot_fit(fit, kind="ratio", ax=None):
-    """One figure of a fitted :class:`~retrosim.trials.fit.TrialFit`; returns the Axes."""
-    import matplotlib
+    """One figure of a fitted :class:`~retrosim.trials.fit.TrialFit`.
 
-    if ax is None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    Parameters
+    ----------
+    fit : retrosim.trials.fit.TrialFit
+    kind : {"ratio", "ppc", "prior_update"}
+        Backward/forward ratio by speed, posterior predictive check, or prior and posterior
+        of the population direction effect.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw. By default a new :class:`matplotlib.figure.Figure` (6 x 4 in) made
+        without pyplot, so the matplotlib backend is never touched (``ax.figure`` displays
+        in Jupyter and has ``savefig``).
 
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.0, 4.0), layout="constrained")
+        from matplotlib.figure import Figure
+
+        ax = Figure(figsize=(6.0, 4.0), layout="constrained").add_subplot()
     if kind == "ratio":
         _plot_ratio(fit, ax)
     elif kind == "ppc":
@@ -95,7 +107,7 @@ def observed_ratios(fit) -> pd.DataFrame:
 def _plot_ratio(fit, ax):
     obs = observed_ratios(fit)
     pr = fit.participant_ratio_
-    for i, (mode, speeds) in enumerate(fit._conditions()):
+    for i, (mode, speeds) in enumerate(fit.conditions_):
         color = f"C{i}"
         grid = np.linspace(speeds.min(), speeds.max(), 50) if speeds.size > 1 else speeds
         r = fit.ratio_at(grid, mode=mode)
@@ -117,7 +129,7 @@ def _plot_ratio(fit, ax):
 
 def _plot_ppc(fit, ax):
     y = fit.design_.y
-    rep = fit._ppc_rep
+    rep = fit.posterior_predictive_
     bins = np.linspace(min(y.min(), np.quantile(rep, 0.001)), max(y.max(), np.quantile(rep, 0.999)),
                        40)  # fmt: skip
     for i in range(min(40, rep.shape[0])):
@@ -136,14 +148,14 @@ def _plot_prior(fit, ax):
     from scipy import stats
 
     pu = fit.prior_update_
-    x = fit._post["beta_direction"]
+    x = fit.posterior_draws_["beta_direction"]
     lo = min(pu["prior_mean"] - 3 * pu["prior_sd"], x.min())
     hi = max(pu["prior_mean"] + 3 * pu["prior_sd"], x.max())
     grid = np.linspace(lo, hi, 400)
     ax.plot(grid, stats.norm.pdf(grid, pu["prior_mean"], pu["prior_sd"]), color="0.4", ls="--",
             label="prior")  # fmt: skip
     ax.hist(x, bins=60, density=True, color="C1", alpha=0.6, label="posterior (lab data)")
-    ax.set_xlabel(f"log backward/forward ratio ({fit._modes()[0]}) at {fit.speed_ref_m_s_:g} m/s")
+    ax.set_xlabel(f"log backward/forward ratio ({fit.modes_[0]}) at {fit.speed_ref_m_s_:g} m/s")
     ax.set_ylabel("density")
     ax.set_title("Population direction effect: prior and posterior")
     ax.legend(fontsize=8, frameon=False)
@@ -202,7 +214,7 @@ def render_report(fit, claims: pd.DataFrame | None = None, figures=("ratio.png",
         "",
         "## Updating the evidence",
         "",
-        f"Prior for the population log ratio ({fit._modes()[0]}) at {pu['speed_ref_m_s']:g} m/s: "
+        f"Prior for the population log ratio ({fit.modes_[0]}) at {pu['speed_ref_m_s']:g} m/s: "
         f"N({pu['prior_mean']:.3f}, {pu['prior_sd']:.3f}) (ratio {pu['prior_ratio']:.3f}). "
         f"Posterior: mean {pu['posterior_mean']:.3f}, sd {pu['posterior_sd']:.3f} "
         f"(ratio {pu['posterior_ratio_median']:.3f}); the lab data moved the mean by "
@@ -264,13 +276,8 @@ def write_outputs(fit, out_dir, *, claims=None) -> list[Path]:
     """Write NetCDF, CSV tables, figures and the report into ``out_dir`` atomically.
 
     Everything is rendered into a temporary folder first; files are moved into ``out_dir``
-    only once all of them exist.
+    only once all of them exist. Figures are drawn without pyplot (no backend switch).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -283,9 +290,7 @@ def write_outputs(fit, out_dir, *, claims=None) -> list[Path]:
             claims = fit.claim_verdicts()
         claims.to_csv(tmp / "claims.csv", index=False)
         for kind in ("ratio", "ppc", "prior_update"):
-            ax = plot_fit(fit, kind)
-            ax.figure.savefig(tmp / f"{kind}.png", dpi=120)
-            plt.close(ax.figure)
+            plot_fit(fit, kind).figure.savefig(tmp / f"{kind}.png", dpi=120)
         (tmp / "report.md").write_text(render_report(fit, claims), encoding="utf-8")
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []

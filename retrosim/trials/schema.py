@@ -44,8 +44,14 @@ __all__ = [
     "OUTCOMES",
     "SCHEMA",
     "Problem",
+    "format_examples",
+    "missing_mask",
+    "parse_numeric",
+    "raise_problems",
     "read_trials",
+    "rows_where",
     "schema_table",
+    "suggest_name",
     "validate_trials",
 ]
 
@@ -221,7 +227,12 @@ class Problem:
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
 
-def _raise(problems, source, what="the trial data"):
+def raise_problems(problems, source, what="the trial data"):
+    """Raise one :class:`~retrosim.errors.InputError` listing every :class:`Problem`.
+
+    The message lists at most :data:`MAX_LISTED` problems; the exception's ``problems``
+    attribute holds them all, and ``column``/``row`` those of the first one.
+    """
     n = len(problems)
     lines = [f"  - {p}" for p in problems[:MAX_LISTED]]
     if n > MAX_LISTED:
@@ -287,7 +298,7 @@ def read_trials(path, *, max_bytes=MAX_BYTES, max_rows=MAX_ROWS) -> pd.DataFrame
     src = str(path)
 
     def fail(msg):
-        _raise([Problem("file", msg)], src)
+        raise_problems([Problem("file", msg)], src)
 
     if not path.exists():
         fail("file not found")
@@ -367,19 +378,24 @@ def read_trials(path, *, max_bytes=MAX_BYTES, max_rows=MAX_ROWS) -> pd.DataFrame
 # -------------------------------------------------------------------------- validation
 
 
-def _rows(mask, index):
+def rows_where(mask, index):
+    """Row labels of ``index`` where the boolean ``mask`` is true, as a tuple."""
     return tuple(index[np.asarray(mask, dtype=bool)].tolist())
 
 
-def _is_missing(values: pd.Series) -> np.ndarray:
+def missing_mask(values: pd.Series) -> np.ndarray:
+    """True where a value is missing: NaN/None or a missing-value word ("", "NA", "-", ...)."""
     isna = values.isna().to_numpy()
     text = values.astype(str).str.strip().str.lower()
     return isna | text.isin(_MISSING_TEXT).to_numpy()
 
 
-def _parse_numeric(values: pd.Series):
-    """Return (floats, missing mask, text mask)."""
-    missing = _is_missing(values)
+def parse_numeric(values: pd.Series):
+    """Parse a column as numbers: (floats with NaN where missing or text, missing mask, text mask).
+
+    Text marks entries that are present but not a finite number (e.g. ``"3,5"`` or ``"fast"``).
+    """
+    missing = missing_mask(values)
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         num = values.astype(float).to_numpy()
         missing = missing | ~np.isfinite(num)
@@ -392,22 +408,23 @@ def _parse_numeric(values: pd.Series):
     return num, missing, text
 
 
-def _fmt_examples(values, limit=3):
+def format_examples(values, limit=3):
+    """The first ``limit`` distinct values, quoted, for an error message."""
     uniq = list(dict.fromkeys(str(v) for v in values))
     shown = ", ".join(repr(v) for v in uniq[:limit])
     return shown + (", ..." if len(uniq) > limit else "")
 
 
 def _check_numeric(name, spec, raw, index, problems, *, allow_missing):
-    num, missing, text = _parse_numeric(raw)
+    num, missing, text = parse_numeric(raw)
     units = f" [{spec['units']}]" if spec["units"] else ""
     if text.any():
         problems.append(
             Problem(
                 "text",
-                f"expected numbers{units}, found text {_fmt_examples(raw[text])}",
+                f"expected numbers{units}, found text {format_examples(raw[text])}",
                 name,
-                _rows(text, index),
+                rows_where(text, index),
             )
         )
     if missing.any() and not allow_missing:
@@ -416,7 +433,7 @@ def _check_numeric(name, spec, raw, index, problems, *, allow_missing):
                 "missing",
                 f"missing or NaN value; a number{units} is required",
                 name,
-                _rows(missing, index),
+                rows_where(missing, index),
             )
         )
     ok = ~np.isnan(num)
@@ -441,9 +458,9 @@ def _check_numeric(name, spec, raw, index, problems, *, allow_missing):
             problems.append(
                 Problem(
                     "range",
-                    f"expected whole numbers, found {_fmt_examples(num[bad_int])}",
+                    f"expected whole numbers, found {format_examples(num[bad_int])}",
                     name,
-                    _rows(bad_int, index),
+                    rows_where(bad_int, index),
                 )
             )
         out = ok & ((num < lo) | (num > hi))
@@ -455,22 +472,23 @@ def _check_numeric(name, spec, raw, index, problems, *, allow_missing):
         problems.append(
             Problem(
                 "range",
-                f"value(s) {_fmt_examples(num[out])} outside the accepted range "
+                f"value(s) {format_examples(num[out])} outside the accepted range "
                 f"{bracket}{lo:g}, {hi:g}]{units}",
                 name,
-                _rows(out, index),
+                rows_where(out, index),
             )
         )
     return num
 
 
-def _suggest(word, candidates, cutoff=0.6):
+def suggest_name(word, candidates, cutoff=0.6):
+    """Closest of ``candidates`` to ``word`` (difflib ratio >= ``cutoff``), or ``None``."""
     match = difflib.get_close_matches(str(word).lower(), list(candidates), n=1, cutoff=cutoff)
     return match[0] if match else None
 
 
 def _check_choice(name, spec, raw, index, problems, *, allow_missing):
-    missing = _is_missing(raw)
+    missing = missing_mask(raw)
     s = raw.astype(str).str.strip().str.lower()
     if name == "sex":
         s = s.replace(_SEX_ALIASES)
@@ -484,17 +502,17 @@ def _check_choice(name, spec, raw, index, problems, *, allow_missing):
                 "missing",
                 f"missing label; expected one of {', '.join(choices)}",
                 name,
-                _rows(missing, index),
+                rows_where(missing, index),
             )
         )
     for label in dict.fromkeys(s[unknown]):
         mask = unknown & (s == label).to_numpy()
         original = raw[mask].iloc[0]
-        guess = _suggest(label, choices)
+        guess = suggest_name(label, choices)
         msg = f"unknown label {original!r}; expected one of {', '.join(choices)}"
         if guess:
             msg += f" (did you mean {guess!r}?)"
-        problems.append(Problem("label", msg, name, _rows(mask, index)))
+        problems.append(Problem("label", msg, name, rows_where(mask, index)))
     return s.where(~missing & ~unknown, None)
 
 
@@ -512,7 +530,7 @@ def _check_columns(columns, outcome, problems):
         if key in known:
             problems.append(Problem("column", f"write the column name in lower case: {key!r}", c))
             continue
-        guess = _suggest(key, [k for k in SCHEMA if k not in cols], cutoff=0.75)
+        guess = suggest_name(key, [k for k in SCHEMA if k not in cols], cutoff=0.75)
         if guess:
             problems.append(Problem("column", f"unknown column (did you mean {guess!r}?)", c))
         else:
@@ -535,7 +553,7 @@ def _check_columns(columns, outcome, problems):
         )
     if outcome is not None and outcome not in cols:
         if outcome not in OUTCOMES:
-            guess = _suggest(outcome, OUTCOMES)
+            guess = suggest_name(outcome, OUTCOMES)
             msg = f"unknown outcome {outcome!r}; outcomes are {', '.join(OUTCOMES)}"
             if guess:
                 msg += f" (did you mean {guess!r}?)"
@@ -578,7 +596,7 @@ def validate_trials(data, *, outcome=None, source=None) -> pd.DataFrame:
     source = source or data.attrs.get("source")
     problems: list[Problem] = []
     if data.shape[0] == 0:
-        _raise([Problem("file", "the table has no rows")], source)
+        raise_problems([Problem("file", "the table has no rows")], source)
     df = data.copy()
     df.columns = [str(c).strip() for c in df.columns]
     _check_columns(df.columns, outcome, problems)
@@ -598,17 +616,17 @@ def validate_trials(data, *, outcome=None, source=None) -> pd.DataFrame:
         elif spec["kind"] == "choice":
             out[name] = _check_choice(name, spec, raw, index, problems, allow_missing=allow_missing)
         else:  # label
-            missing = _is_missing(raw)
+            missing = missing_mask(raw)
             if missing.any():
                 problems.append(
-                    Problem("missing", "missing participant id", name, _rows(missing, index))
+                    Problem("missing", "missing participant id", name, rows_where(missing, index))
                 )
             out[name] = raw.astype(str).str.strip().where(~missing, None)
     if "speed_m_s" in out and "mode" in out:
         _check_speed_units(out, index, problems)
     _check_design(out, index, problems)
     if problems:
-        _raise(problems, source)
+        raise_problems(problems, source)
     clean = _finish(out)
     clean.attrs["source"] = source or "DataFrame"
     return clean
@@ -622,10 +640,10 @@ def _check_speed_units(out, index, problems):
         problems.append(
             Problem(
                 "unit",
-                f"walking speeds {_fmt_examples(speed[walk])} m/s are above "
+                f"walking speeds {format_examples(speed[walk])} m/s are above "
                 f"{WALK_SPEED_MAX_M_S:g} m/s: likely km/h (m/s = km/h / 3.6)",
                 "speed_m_s",
-                _rows(walk, index),
+                rows_where(walk, index),
             )
         )
     run = (mode == "run") & np.isfinite(speed)
@@ -661,7 +679,7 @@ def _check_design(out, index, problems):
     dirs = out.loc[valid].groupby("participant_id")["direction"].agg(lambda s: set(s))
     for p, d in dirs.items():
         if len(d) < 2:
-            rows = _rows((pid == p).to_numpy() & valid.to_numpy(), index)
+            rows = rows_where((pid == p).to_numpy() & valid.to_numpy(), index)
             problems.append(
                 Problem(
                     "design",
@@ -718,3 +736,9 @@ def _finish(out: pd.DataFrame) -> pd.DataFrame:
     df["mode"] = pd.Categorical(df["mode"], categories=MODES)
     ordered = [c for c in SCHEMA if c in df.columns]
     return df[ordered]
+
+
+# The former private names, still used by retrosim.ingest.protocol; remove once it imports
+# the public ones above.
+_raise, _rows, _is_missing = raise_problems, rows_where, missing_mask
+_parse_numeric, _fmt_examples, _suggest = parse_numeric, format_examples, suggest_name

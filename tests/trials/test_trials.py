@@ -450,6 +450,60 @@ def test_nothing_written_when_output_fails(fitted, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_public_draws_ratio_and_predictive(fitted):
+    # at the reference speed the log ratio is the direction effect itself, draw by draw
+    bd = fitted.idata_["posterior"]["beta_direction"].values.ravel()
+    at_ref = fitted.log_ratio_draws([fitted.speed_ref_m_s_])[:, 0]
+    assert np.array_equal(at_ref, bd)
+    per = fitted.log_ratio_draws([2.0, 3.5], participant=True)
+    assert per.shape == (bd.size, fitted.n_participants_, 2)
+    assert fitted.modes_ == ["run"]
+    [(mode, speeds)] = fitted.conditions_
+    assert mode == "run" and list(speeds) == [2.0, 2.5, 3.0, 3.5]
+    rep = fitted.posterior_predictive_
+    assert rep.shape == (fitted.ppc_["n_draws"], fitted.n_obs_)
+    lo, hi = np.quantile(rep, [0.05, 0.95], axis=0)
+    y = np.log(fitted.data_["vo2_ml_kg_min"].to_numpy())
+    assert np.mean((y >= lo) & (y <= hi)) == pytest.approx(fitted.ppc_["coverage_90"])
+
+
+def test_compile_cache_reuses_the_model_on_new_data(fitted, sim):
+    from retrosim.trials.fit import TrialFit
+
+    df, _ = sim
+    cache = {}
+    kw = dict(draws=500, tune=500, chains=4, seed=3, compile_cache=cache)
+    first = TrialFit("vo2_ml_kg_min", **kw).fit(df)
+    for name, draws in fitted.posterior_draws_.items():  # first use: the fresh compile's draws
+        assert np.array_equal(first.posterior_draws_[name], draws), name
+    # the same design with every outcome 10 % higher: only the intercept moves, by ln 1.1
+    scaled = TrialFit("vo2_ml_kg_min", **kw).fit(df.assign(vo2_ml_kg_min=df["vo2_ml_kg_min"] * 1.1))
+    assert len(cache) == 1  # compiled once, the second table fed through with_data
+    coef, ref = scaled.summary(), fitted.summary()
+    shift = {"intercept": np.log(1.1)}
+    for name in FIXED:
+        diff = coef.loc[name, "mean"] - ref.loc[name, "mean"] - shift.get(name, 0.0)
+        assert abs(diff) < 0.25 * ref.loc[name, "sd"], (name, diff)
+
+
+def test_plots_leave_the_matplotlib_backend_alone(fitted, monkeypatch):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    def no_switch(*args, **kwargs):
+        raise AssertionError("a plot switched the matplotlib backend")
+
+    monkeypatch.setattr(matplotlib, "use", no_switch)
+    before = plt.get_fignums()
+    for kind in ("ratio", "ppc", "prior_update"):
+        ax = fitted.plot(kind)
+        assert ax.has_data()
+    assert plt.get_fignums() == before  # not a pyplot figure: nothing to close
+    fig, (a1, a2) = plt.subplots(1, 2)
+    assert fitted.plot("ratio", ax=a2) is a2 and a2.has_data() and not a1.has_data()
+    plt.close(fig)
+
+
 def test_example_file_is_valid_synthetic_and_matches_its_truth():
     import json
 
@@ -495,27 +549,29 @@ def test_coverage_replicate_runs():
 
 
 def test_design_of_mixed_modes_and_parameterization_rule():
-    from retrosim.trials.fit import _choose_parameterization, _design
+    from retrosim.trials.fit import choose_parameterization, make_design
 
     run, _ = simulate_trials(n_participants=4, speeds_m_s=(2.5, 3.0), seed=1, mode="run")
     walk, _ = simulate_trials(n_participants=4, speeds_m_s=(1.0, 1.4), seed=2, mode="walk")
     walk["mass_kg"] = walk["participant_id"].map(run.groupby("participant_id")["mass_kg"].first())
-    design = _design(validate_trials(pd.concat([run, walk], ignore_index=True)), "vo2_ml_kg_min")
+    design = make_design(
+        validate_trials(pd.concat([run, walk], ignore_index=True)), "vo2_ml_kg_min"
+    )
     cols = design.columns()
     assert {"beta_walk", "beta_direction_walk"} <= set(cols)
     assert np.allclose(cols["beta_direction_walk"], design.d * design.walk)
     assert design.mass_participant is not None and "beta_log_mass" not in cols
     # many precise trials per participant -> centred; one noisy trial each -> non-centred
-    form = _choose_parameterization("auto", design)
+    form = choose_parameterization("auto", design)
     assert form["participant"] == "centered"
     noisy, _ = simulate_trials(n_participants=8, speeds_m_s=(2.0,), n_trials=1, seed=3,
                                params={"sigma_trial": 0.3, "sigma_participant": 0.01,
                                        "sigma_participant_direction": 0.01})  # fmt: skip
-    d2 = _design(validate_trials(noisy), "vo2_ml_kg_min")
-    assert _choose_parameterization("auto", d2) == {"participant": "noncentered",
+    d2 = make_design(validate_trials(noisy), "vo2_ml_kg_min")
+    assert choose_parameterization("auto", d2) == {"participant": "noncentered",
                                                     "participant_direction": "noncentered"}  # fmt: skip
     with pytest.raises(InputError, match="parameterization"):
-        _choose_parameterization("sideways", d2)
+        choose_parameterization("sideways", d2)
 
 
 def test_direction_prior_from_meta_adds_between_study_spread():

@@ -220,26 +220,26 @@ def read_protocol(path, *, folder=None) -> list[Stage]:
     problems: list[ts.Problem] = []
     unknown = [c for c in raw.columns if c not in PROTOCOL_SCHEMA]
     for c in unknown:
-        guess = ts._suggest(c, PROTOCOL_SCHEMA)
+        guess = ts.suggest_name(c, PROTOCOL_SCHEMA)
         _problem(problems, f"unknown column {c!r}" + (f" (did you mean {guess!r}?)" if guess else
                  "; see retrosim ingest --schema"), c)  # fmt: skip
     for c, spec in PROTOCOL_SCHEMA.items():
         if spec["required"] and c not in raw.columns:
             _problem(problems, f"required column {c!r} is missing ({spec['description']})", c)
     if problems:
-        ts._raise(problems, src)
+        ts.raise_problems(problems, src)
     index = raw.index
     cols: dict[str, np.ndarray] = {}
     for name, spec in PROTOCOL_SCHEMA.items():
         if name not in raw.columns:
             continue
         s = raw[name]
-        missing = ts._is_missing(s)
+        missing = ts.missing_mask(s)
         if spec["kind"] in ("real", "integer", "time"):
-            num, _, text = ts._parse_numeric(s)
+            num, _, text = ts.parse_numeric(s)
             if text.any():
                 _problem(problems, f"expected a number in {spec['units'] or 'no unit'}, found "
-                         f"{ts._fmt_examples(s[text])}", name, ts._rows(text, index))  # fmt: skip
+                         f"{ts.format_examples(s[text])}", name, ts.rows_where(text, index))  # fmt: skip
             ok = np.isfinite(num)
             lo, hi = spec["lo"], spec["hi"]
             if spec["kind"] == "real":
@@ -251,21 +251,21 @@ def read_protocol(path, *, folder=None) -> list[Stage]:
             if spec["kind"] == "integer":
                 bad |= ok & (num != np.round(num))
             if bad.any():
-                _problem(problems, f"values {ts._fmt_examples(num[bad])} outside {br} "
-                         f"{spec['units']}".rstrip(), name, ts._rows(bad, index))  # fmt: skip
+                _problem(problems, f"values {ts.format_examples(num[bad])} outside {br} "
+                         f"{spec['units']}".rstrip(), name, ts.rows_where(bad, index))  # fmt: skip
             cols[name] = num
         elif spec["kind"] == "choice":
             text = s.astype(str).str.strip().str.lower()
             bad = ~missing & ~text.isin(spec["choices"]).to_numpy()
             if bad.any():
                 _problem(problems, f"expected {' or '.join(spec['choices'])}, found "
-                         f"{ts._fmt_examples(s[bad])}", name, ts._rows(bad, index))  # fmt: skip
+                         f"{ts.format_examples(s[bad])}", name, ts.rows_where(bad, index))  # fmt: skip
             cols[name] = np.where(missing, None, text.to_numpy(dtype=object))
         else:
             cols[name] = np.where(missing, None, s.astype(str).str.strip().to_numpy(dtype=object))
         if spec["required"] and missing.any():
             _problem(problems, f"missing value ({spec['description']})", name,
-                     ts._rows(missing, index))  # fmt: skip
+                     ts.rows_where(missing, index))  # fmt: skip
     n = len(raw)
 
     def get(name, default=None):
@@ -280,7 +280,7 @@ def read_protocol(path, *, folder=None) -> list[Stage]:
         if miss.any():
             _problem(problems, f"an exercise stage needs {name} "
                      f"({PROTOCOL_SCHEMA[name]['description']})", name,
-                     ts._rows(miss, index))  # fmt: skip
+                     ts.rows_where(miss, index))  # fmt: skip
     start = np.asarray(get("start_s", np.nan), dtype=float)
     end = np.asarray(get("end_s", np.nan), dtype=float)
     smark, emark = get("start_marker"), get("end_marker")
@@ -289,33 +289,33 @@ def read_protocol(path, *, folder=None) -> list[Stage]:
         both = np.isfinite(t) & has_m
         if both.any():
             _problem(problems, f"give {name}_s or {name}_marker, not both", f"{name}_s",
-                     ts._rows(both, index))  # fmt: skip
+                     ts.rows_where(both, index))  # fmt: skip
         neither = ~np.isfinite(t) & ~has_m
         if f"{name}_s" in raw.columns:  # a cell that is text was reported above
-            neither &= ~ts._parse_numeric(raw[f"{name}_s"])[2]
+            neither &= ~ts.parse_numeric(raw[f"{name}_s"])[2]
         if neither.any():
             _problem(problems, f"missing stage {name}: give {name}_s [s] or {name}_marker",
-                     f"{name}_s", ts._rows(neither, index))  # fmt: skip
+                     f"{name}_s", ts.rows_where(neither, index))  # fmt: skip
     back = np.isfinite(start) & np.isfinite(end) & (end <= start)
     if back.any():
         _problem(problems, "end_s is not after start_s; expected end_s > start_s [s]", "end_s",
-                 ts._rows(back, index))  # fmt: skip
+                 ts.rows_where(back, index))  # fmt: skip
     fs = np.asarray(get("force_start_s", np.nan), dtype=float)
     fe = np.asarray(get("force_end_s", np.nan), dtype=float)
     half = np.isfinite(fs) ^ np.isfinite(fe)
     if half.any():
         _problem(problems, "give both force_start_s and force_end_s, or neither", "force_end_s",
-                 ts._rows(half, index))  # fmt: skip
+                 ts.rows_where(half, index))  # fmt: skip
     fback = np.isfinite(fs) & np.isfinite(fe) & (fe <= fs)
     if fback.any():
         _problem(problems, "force_end_s is not after force_start_s", "force_end_s",
-                 ts._rows(fback, index))  # fmt: skip
+                 ts.rows_where(fback, index))  # fmt: skip
     cart = get("cart_file")
     force = get("force_file")
     none = np.array([c is None and f is None for c, f in zip(cart, force, strict=True)])
     if none.any():
         _problem(problems, "the row names no raw file; give cart_file and/or force_file",
-                 "cart_file", ts._rows(none, index))  # fmt: skip
+                 "cart_file", ts.rows_where(none, index))  # fmt: skip
     for name, files in (("cart_file", cart), ("force_file", force)):
         for i, f in enumerate(files):
             if f is None:
@@ -332,7 +332,7 @@ def read_protocol(path, *, folder=None) -> list[Stage]:
     dup = key.duplicated(keep=False).to_numpy() & key.notna().all(axis=1).to_numpy()
     if dup.any():
         _problem(problems, "stage name repeats for this participant and session; each stage "
-                 "needs its own name", "stage", ts._rows(dup, index))  # fmt: skip
+                 "needs its own name", "stage", ts.rows_where(dup, index))  # fmt: skip
     rest = stype == "rest"
     for p in pd.unique(pid[rest]):
         r = rest & (pid == p)
@@ -341,7 +341,7 @@ def read_protocol(path, *, folder=None) -> list[Stage]:
             if both.sum() > 1:
                 _problem(problems, f"participant {p!r} has {both.sum()} rest stages in session "
                          f"{k:g}; give at most one", "stage_type",
-                         ts._rows(both, index))  # fmt: skip
+                         ts.rows_where(both, index))  # fmt: skip
     # overlapping windows on one cart file
     ok = np.isfinite(start) & np.isfinite(end) & ~back
     frame = pd.DataFrame({"f": cart, "a": start, "b": end, "row": index, "st": stage})
@@ -355,7 +355,7 @@ def read_protocol(path, *, folder=None) -> list[Stage]:
                          "expected stages that do not overlap", "start_s",
                          (int(r[j - 1]), int(r[j])))  # fmt: skip
     if problems:
-        ts._raise(problems, src, "the protocol sheet")
+        ts.raise_problems(problems, src, "the protocol sheet")
     grade = np.asarray(get("grade_pct", np.nan), dtype=float)
     stages = []
     for i in range(n):

@@ -22,6 +22,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pandas is imported when the pipeline runs, so `retrosim --help` stays fast
     import pandas as pd
 
+
+def pd_frame(columns):
+    """A DataFrame from ``columns`` (pandas imported on use)."""
+    import pandas
+
+    return pandas.DataFrame(columns)
+
+
 __all__ = ["ClaimsCheck", "check_claims", "fit_evidence"]
 
 #: Default seed of the claims pipeline (the command line's ``--seed`` default).
@@ -128,6 +136,75 @@ class ClaimsCheck:
     def to_dataframe(self) -> pd.DataFrame:
         """The verdict table (a copy of :attr:`verdicts`)."""
         return self.verdicts.copy()
+
+    def summary(self):
+        """The verdict table as a :class:`retrosim.bayes.results.Summary` (text, HTML, frame).
+
+        One row per claim x reading: the claimed range as read, the reference speed, the
+        posterior median and 95 % interval of the mean effect [%], the 95 % interval for a new
+        study [%], P(direction), P(in claimed range), studies and participants, the verdict.
+        """
+        from retrosim.bayes.results import Summary
+
+        v = self.verdicts
+        table = pd_frame(
+            {
+                "reading": v["reading"],
+                "claimed": v["claimed"],
+                "speed_m_s": v["speed_ref_m_s"],
+                "median_pct": v["median_pct"],
+                "ci_low_pct": v["ci_low_pct"],
+                "ci_high_pct": v["ci_high_pct"],
+                "pred_low_pct": v["pred_low_pct"],
+                "pred_high_pct": v["pred_high_pct"],
+                "p_direction": v["p_direction"],
+                "p_in_range": v["p_in_range"],
+                "n_studies": v["n_studies"],
+                "verdict": [
+                    w if ok else f"UNRELIABLE ({w})"
+                    for w, ok in zip(v["verdict"], v["reliable"], strict=True)
+                ],
+            }
+        )
+        table.index = v["claim"].to_numpy()
+        table.index.name = "claim"
+        formats = {c: "{:+.0f}" for c in table.columns if c.endswith("_pct")}
+        formats |= {"speed_m_s": "{:.2f}", "p_direction": "{:.2f}", "p_in_range": "{:.2f}"}
+        formats["n_studies"] = "{:.0f}"
+        return Summary(
+            table,
+            title="Claims on trial: backward vs forward running and walking",
+            header=[f"pooled fit: {self.diagnostics}", f"seed {self.seed}"],
+            notes=[
+                "effects in % (backward vs forward): posterior median and 95 % interval of the "
+                "mean effect; pred: 95 % interval for a new study",
+            ],
+            formats=formats,
+        )
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
+
+    def plot(self, ax=None):
+        """Forest of the verdicts' mean effects with 95 % intervals [%]; returns the Axes.
+
+        Draws on ``ax`` (a new :class:`matplotlib.figure.Figure` only when ``ax`` is None);
+        never switches the matplotlib backend.
+        """
+        import numpy as np
+
+        if ax is None:
+            from matplotlib.figure import Figure
+
+            ax = Figure(figsize=(8, 0.3 * len(self.verdicts) + 1.2)).subplots()
+        v = self.verdicts[np.isfinite(self.verdicts["median_pct"].astype(float))]
+        y = np.arange(len(v))[::-1]
+        ax.hlines(y, v["ci_low_pct"], v["ci_high_pct"], color="0.3")
+        ax.plot(v["median_pct"], y, "o", color="C0")
+        ax.axvline(0, color="k", lw=0.8, ls="--")
+        ax.set_yticks(y, [f"{c}: {r}" for c, r in zip(v["claim"], v["reading"], strict=True)])
+        ax.set_xlabel("backward vs forward, mean effect [%] (95 % interval)")
+        return ax
 
     def write(self, out) -> list[Path]:
         """Write ``claims.csv`` and the fit's outputs into folder ``out``; return the paths."""

@@ -132,12 +132,15 @@ __all__ = [
     "READINGS",
     "REFERENCE_SPEEDS",
     "VERDICTS",
+    "VOTE_CLAIMS",
     "Claim",
     "Reading",
     "ReferenceSpeed",
     "Source",
     "analysis_rows",
     "analysis_statements",
+    "article_citation",
+    "article_sources",
     "evaluate",
     "judge_draws",
     "registry_table",
@@ -560,6 +563,173 @@ CLAIMS = (
         measure_note="stress read as peak patellofemoral compressive force",
     ),
 )
+
+
+# ----------------------------------------------------------------------------------------------
+# Claims answered by direction-only evidence (muscles, training, learning phase; issue 17)
+# ----------------------------------------------------------------------------------------------
+#
+# These claims name no number, so they are judged on the sign of a *standardised* effect delta
+# (backward minus forward, or training minus control, in units of the between-person SD), pooled
+# by :mod:`retrosim.meta.votes` from direction/significance statements. Their rules, stated
+# before the data:
+#
+# * **supported**: P(claimed direction) >= 0.95 from at least two independent studies;
+# * **plausible**: P >= 0.75 (or >= 0.95 from one study);
+# * **inconclusive**: 0.25 < P < 0.75;
+# * **not supported**: 0.05 < P <= 0.25;  **contradicted**: P <= 0.05;
+# * **not testable with current evidence**: no usable row under the reading (no number guessed).
+#
+# Readings, stated before the data: muscle claims are about *running* (``emg_running``, the
+# claim as made) and are also read for *walking* (``emg_walking``, where the EMG evidence is; not
+# the claim as made); training claims are read for *trained* people (athletes and runners, whom
+# the articles address: ``training_trained``) and *untrained* people (``training_untrained``),
+# against a passive control (no training or usual activity). Every claim's article sources (file
+# name and quoted sentence) come from ``retrosim/data/claims/claim_sources.csv``
+# (:func:`article_sources`).
+
+#: Thresholds of the direction-only verdicts (comment above).
+P_VOTE_SUPPORTED = 0.95
+P_VOTE_PLAUSIBLE = 0.75
+P_VOTE_NOT_SUPPORTED = 0.25
+#: Probability that one muscle group works harder than the other for a contradiction to be
+#: answered in favour of one article ("the data favour A over B").
+P_FAVOURS = 0.9
+VOTE_READINGS = {
+    "emg_running": "running, EMG amplitude backward vs forward",
+    "emg_walking": "walking, EMG amplitude backward vs forward (not the claim as made)",
+    "training_trained": "trained people (athletes, runners), backward training vs passive control",
+    "training_untrained": "untrained people, backward training vs passive control",
+    "habituation": "repeated sessions of backward locomotion",
+    "none": "no measure in the evidence",
+}
+
+
+@dataclass(frozen=True)
+class VoteClaim:
+    """A claim judged on the sign of a standardised effect (comment above).
+
+    ``kind`` is ``'direction'`` (P of the claimed sign of one target), ``'per_muscle'`` (one row
+    per muscle with data), ``'contradiction'`` (which of two targets is larger), ``'bounded'``
+    (a claim the data bound but cannot date or size) or ``'not_testable'``. ``target`` is a
+    muscle group (:data:`retrosim.evidence.tables.EMG_MUSCLES`) or a training outcome class
+    (:data:`retrosim.evidence.tables.OUTCOME_CLASSES`); ``targets`` the two sides of a
+    contradiction.
+    """
+
+    key: str
+    text: str
+    family: str
+    kind: str
+    readings: tuple = ("none",)
+    target: str = ""
+    targets: tuple = ()
+    direction: int = +1
+    note: str = ""
+
+    def __post_init__(self):
+        if self.kind not in ("direction", "per_muscle", "contradiction", "bounded", "not_testable"):
+            raise ValueError(f"claim {self.key}: unknown kind {self.kind!r}")
+        unknown = set(self.readings) - set(VOTE_READINGS)
+        if unknown:
+            raise ValueError(f"claim {self.key}: unknown readings {sorted(unknown)}")
+
+
+_EMG = ("emg_running", "emg_walking")
+_TRAIN = ("training_trained", "training_untrained")
+
+
+def _nt(key, text, note):
+    return VoteClaim(key, text, "none", "not_testable", note=note)
+
+
+VOTE_CLAIMS = (
+    VoteClaim("muscles_work_harder", "Backward running works different muscles harder than "
+              "forward running (per muscle: P that it is more active backward)", "emg",
+              "per_muscle", _EMG),
+    VoteClaim("muscle_quadriceps_backward", "Backward running works the quadriceps more",
+              "emg", "direction", _EMG, target="quadriceps"),
+    VoteClaim("muscle_posterior_chain_backward", "Backward running emphasises the glutes and "
+              "hamstrings (posterior chain)", "emg", "direction", _EMG, target="posterior_chain",
+              note="posterior chain read as gluteus maximus and hamstrings"),
+    VoteClaim("muscle_calves_backward", "Backward running works the calves more", "emg",
+              "direction", _EMG, target="calves"),
+    VoteClaim("muscle_core_backward", "Backward running engages the core (lower back) more",
+              "emg", "direction", _EMG, target="trunk_extensors",
+              note="core read as the trunk extensors (erector spinae, multifidus, paraspinals); "
+              "no abdominal EMG comparison in the evidence"),
+    VoteClaim("muscle_focus_c1", "Contradiction C1: backward running shifts the focus to the "
+              "quadriceps (000) versus it emphasises the glutes and hamstrings (001, 002)",
+              "emg", "contradiction", _EMG, targets=("quadriceps", "posterior_chain")),
+    VoteClaim("training_sprint_jump", "Backward training makes you faster and more powerful "
+              "in forward running (sprint, jump, change of direction) than no such training",
+              "training", "direction", _TRAIN, target="sprint_jump"),
+    VoteClaim("training_running_economy", "Backward training makes forward running more "
+              "economical", "training", "direction", _TRAIN, target="running_economy"),
+    VoteClaim("training_balance", "Backward training improves balance", "training",
+              "direction", _TRAIN, target="balance"),
+    VoteClaim("training_aerobic_fitness", "Backward training improves aerobic fitness (heart, "
+              "lungs)", "training", "direction", _TRAIN, target="aerobic_fitness"),
+    VoteClaim("learning_phase_2_3_weeks", "The learning phase of backward running lasts 2-3 "
+              "weeks with consistent practice", "habituation", "bounded", ("habituation",)),
+    _nt("training_hamstring_strength", "Backward training strengthens the hamstrings and glutes",
+        "no training study measured hamstring or gluteal strength (flexibility is not strength)"),
+    _nt("training_deceleration", "Backward sprints improve deceleration and defensive footwork",
+        "no study measured deceleration"),
+    _nt("ankle_loading_lower", "Backward running puts less stress on the ankles",
+        "no running ankle-load comparison; the walking plantar-pressure rows give no n and no "
+        "significance"),
+    _nt("perceived_exertion_higher", "Backward running feels harder (perceived exertion)",
+        "no perceived-exertion outcome in the comparisons"),
+    _nt("muscle_symmetry", "Backward running improves muscle symmetry", "no measure"),
+    _nt("energy_balance_mechanism", "The extra energy cost comes from keeping balance",
+        "no study tests the mechanism"),
+    _nt("injury_prevention", "Backward running prevents injuries", "no injury-incidence study"),
+    _nt("posture", "Backward running improves posture", "no posture outcome"),
+    _nt("cognition", "Backward running makes the brain work harder", "no cognitive outcome"),
+    _nt("training_dose", "5-10 minutes a few times a week is enough", "no dose-response study"),
+    _nt("safety_falls", "Backward running raises the risk of falls", "no fall-incidence study"),
+    _nt("training_plateaus", "Backward running breaks training plateaus", "no measure"),
+)  # fmt: skip
+
+CLAIM_SOURCES_FILE = "claims/claim_sources.csv"
+
+
+def article_sources(key: str | None = None) -> pd.DataFrame:
+    """The article sentences that make a registry claim (all rows when ``key`` is None).
+
+    Columns of ``retrosim/data/claims/claim_sources.csv``: ``quote_id``, ``article_file``,
+    ``article_title``, ``quote``, ``topic``, ``claimed_direction``, ``testable``,
+    ``contradiction_group``, ``registry_claim``, ``notes``.
+
+    Raises
+    ------
+    retrosim.errors.InputError
+        If a row maps to a claim key that is not in the registry (file, row, column named).
+    """
+    from retrosim.config import DATA_DIR
+    from retrosim.errors import InputError
+
+    path = DATA_DIR / CLAIM_SOURCES_FILE
+    cs = pd.read_csv(path, dtype=str, keep_default_na=False)
+    known = {c.key for c in CLAIMS} | {c.key for c in VOTE_CLAIMS}
+    for i, k in cs["registry_claim"].items():
+        if k and k not in known:
+            raise InputError(
+                f"unknown registry claim {k!r}", file=path, row=int(i) + 1, column="registry_claim"
+            )
+    if key is None:
+        return cs
+    own = cs[cs["registry_claim"] == key]
+    vc = {c.key: c for c in VOTE_CLAIMS}.get(key)
+    if vc is not None and vc.kind == "contradiction":  # every sentence of the contradiction
+        own = cs[cs["contradiction_group"].str.startswith("C1")]
+    return own.reset_index(drop=True)
+
+
+def article_citation(key: str) -> str:
+    """``file: "quote"`` for every article sentence of a claim, joined by ``" | "``."""
+    return " | ".join(f'{r.article_file}: "{r.quote}"' for r in article_sources(key).itertuples())
 
 
 def registry_table(claims=CLAIMS) -> pd.DataFrame:

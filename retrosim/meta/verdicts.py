@@ -230,6 +230,7 @@ def check_claims(
     effects: pd.DataFrame | None = None,
     statements: pd.DataFrame | None = None,
     progress=None,
+    votes: bool = False,
 ) -> ClaimsCheck:
     """Pool the published evidence and give every registered claim its verdicts.
 
@@ -257,6 +258,10 @@ def check_claims(
         :func:`retrosim.evidence.tables.direction_statements` return them).
     progress : callable, optional
         Called with a short description before each stage (the command line shows it).
+    votes : bool
+        Also judge the claims answered by direction-only evidence (muscles, training, learning
+        phase: :data:`retrosim.meta.claims.VOTE_CLAIMS`, :func:`retrosim.meta.votes.verdict_rows`),
+        appended to :attr:`ClaimsCheck.verdicts` (two more fits).
 
     Returns
     -------
@@ -295,6 +300,14 @@ def check_claims(
     )
     say("posterior predictive check and verdicts")
     verdicts = cl.evaluate(result, statements=statements)
+    if votes:
+        import pandas as pd
+
+        from retrosim.meta import votes as vt
+
+        say("direction-only families (muscles, training): vote models")
+        extra_rows = vt.verdict_rows(seed=seed, draws=draws, tune=tune, chains=chains)
+        verdicts = pd.concat([verdicts, extra_rows], ignore_index=True)
     ppc_rows, ppc = inf.posterior_predictive_check(result, seed=seed)
     extra = {}
     if checks:

@@ -14,14 +14,15 @@ UV_VERSION := 0.13.8
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: help env test paper bench lint format clean lock distclean
+.PHONY: help env test paper docs bench lint format clean lock distclean
 
 help:
 	@echo "make test    set up .venv if needed and run the whole test suite (with the notebooks)"
 	@echo "make paper   set up .venv if needed, rerun what changed in studies/, build paper/retrosim.pdf"
+	@echo "make docs    build the documentation site into docs/_build/html (runs the notebooks, small settings)"
 	@echo "make bench   run the benchmark suite, write benchmarks/results.json"
 	@echo "make lint    ruff check"
-	@echo "make clean   remove results/, built paper and caches (keeps .venv)"
+	@echo "make clean   remove results/, built paper, built docs and caches (keeps .venv)"
 	@echo "make lock    re-resolve requirements/ from pyproject.toml (maintainers)"
 
 env: $(STAMP)
@@ -45,6 +46,12 @@ test: $(STAMP)
 paper: $(STAMP)
 	@$(PY) tools/build_paper.py
 
+# -E reads every page afresh, so every build reports every warning; -W --keep-going lists them
+# all, then fails.
+docs: $(STAMP)
+	@rm -rf docs/api/generated
+	@$(PY) -m sphinx -b html -E -W --keep-going -j auto docs docs/_build/html
+
 bench: $(STAMP)
 	@$(PY) benchmarks/run.py
 
@@ -62,6 +69,8 @@ lock:
 
 clean:
 	rm -rf results paper/retrosim.pdf paper/generated .pytest_cache .ruff_cache .hypothesis
+	rm -rf docs/_build docs/api/generated
+	find docs/tutorials -maxdepth 1 -name '*.py' -type l -delete
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
 distclean: clean

@@ -107,6 +107,8 @@ N_NODES = 48
 #: Upper end standing for +infinity in a one-sided region (no t statistic comes near it).
 T_BIG = 1.0e3
 ALPHA = 0.05
+#: Level of the reported equal-tailed posterior intervals [%].
+INTERVAL_PCT = 95
 #: Muscle groups of the claims: the posterior chain is gluteus maximus and the hamstrings.
 TARGET_GROUPS = {
     "quadriceps": ("quadriceps",),
@@ -519,7 +521,8 @@ def run_sbc_replicate(design: VoteDesign, seed: int, *, priors=None, draws=500, 
     res = fit(sim, priors=priors, seed=seed, draws=draws, tune=tune, chains=chains, gate="off",
               compiled=compiled)  # fmt: skip
     out = {"seed": seed, "n_ranks": n_ranks, "passed": res.converged,
-           "max_rhat": res.diagnostics.max_rhat, "divergences": res.diagnostics.n_divergences}  # fmt: skip
+           "max_rhat": res.diagnostics.max_rhat, "divergences": res.diagnostics.n_divergences,
+           "min_ess_bulk": res.diagnostics.min_ess_bulk}  # fmt: skip
     for name in SBC_PARAMS:
         post = res.draws(name)
         idx = np.linspace(0, len(post) - 1, n_ranks).round().astype(int)
@@ -610,7 +613,8 @@ def _votes(rows: pd.DataFrame) -> str:
 
 
 def _summ(x: np.ndarray, direction: int = 1) -> dict:
-    q = np.quantile(x, [0.025, 0.5, 0.975])
+    tail = (1.0 - INTERVAL_PCT / 100.0) / 2.0
+    q = np.quantile(x, [tail, 0.5, 1.0 - tail])
     return {"delta_low": q[0], "delta_median": q[1], "delta_high": q[2],
             "p_direction": float(np.mean(direction * x > 0))}  # fmt: skip
 

@@ -55,7 +55,7 @@ FITS = {"seeds": [1, 2, 3, 4], "settings": {"draws": 100, "tune": 200, "chains":
 SWEEP_FULL_DRAWS = 1000
 SWEEP_KNEE = ["pfj_force_bw", "pfj_force_per_km_bw"]
 SWEEP_VARIABLES = ["net_kcal_km", "gross_kcal_min", "net_cost_j_kg_m", "contact_time_s",
-                   "peak_vgrf_n"]  # fmt: skip
+                   "vgrf_peak_n"]  # fmt: skip
 
 
 def _rss_mb() -> float:

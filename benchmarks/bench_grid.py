@@ -94,9 +94,10 @@ def _loop(params, n_cells, knee_too=False):
                                                                  _check=False)  # fmt: skip
                             for model in MODE_MODELS[md]:
                                 if model == "kram_taylor":
-                                    vol = (np.exp(en.volume_term(v) * p["dir_muscle_volume"])
+                                    vol = (en.running_volume_ratio(v, p)
                                            if d == "backward" else 1.0)  # fmt: skip
-                                    net = en._kram_taylor(g["contact_time_s"], v, vol, None, p)
+                                    net = en.kram_taylor(g["contact_time_s"], v,
+                                                         volume_ratio=vol, params=p)  # fmt: skip
                                 else:
                                     net = en.forward_net_rate(model, v, md, i, params=p)
                                     net = net * en.direction_factor(v, md, d, p)

@@ -1,7 +1,8 @@
-"""Unit conversions and xarray unit attributes.
+"""Physical constants, unit conversions and xarray unit attributes.
 
-SI inside the package: m/s, kg, N, W, J. Conversions to the units people ask about
-(kcal, km/h, mL O2) live here and nowhere else.
+SI inside the package: m/s, kg, N, W, J. The unit strings of outputs are
+:data:`retrosim.vocabulary.UNITS`; the conversion of oxygen uptake to energy (Weir) is in
+:mod:`retrosim.models.energetics`.
 """
 
 from __future__ import annotations
@@ -17,21 +18,6 @@ G = 9.80665
 def kmh_to_m_s(speed_kmh):
     """Convert km/h to m/s."""
     return np.asarray(speed_kmh, dtype=float) / 3.6
-
-
-def m_s_to_kmh(speed_m_s):
-    """Convert m/s to km/h."""
-    return np.asarray(speed_m_s, dtype=float) * 3.6
-
-
-def j_to_kcal(energy_j):
-    """Convert J to kcal (thermochemical)."""
-    return np.asarray(energy_j, dtype=float) / J_PER_KCAL
-
-
-def kcal_to_j(energy_kcal):
-    """Convert kcal to J (thermochemical)."""
-    return np.asarray(energy_kcal, dtype=float) * J_PER_KCAL
 
 
 def set_attrs(da, units, long_name, **extra):

@@ -105,7 +105,9 @@ def chain_targets(log):
     for label, kwargs in variants:
         post = calibration.fit(effects, draws=N_DRAWS, chains=1, seed=SEED, **kwargs)
         params = calibration.posterior_draws(N_DRAWS, np.random.default_rng(SEED), posterior=post)
-        ds = RetroChain().run([REF_SPEED], [REF_MASS], mode=("run",), params=params, seed=SEED)
+        ds = RetroChain(calibrated=True).run(
+            [REF_SPEED], [REF_MASS], mode=("run",), params=params, seed=SEED
+        )
         out[label] = {
             "pfj_force": _ratio_q(ds, "pfj_force_bw"),
             "pfj_force_per_km": _ratio_q(ds, "pfj_force_per_km_bw"),
@@ -113,8 +115,8 @@ def chain_targets(log):
             "pfj_stress_per_km": _ratio_q(ds, "pfj_stress_per_km_mpa"),
             "pfj_impulse": _ratio_q(ds, "pfj_impulse_ns"),
             "pfj_impulse_per_km": _ratio_q(ds, "pfj_impulse_per_km_ns"),
-            "knee_moment": _ratio_q(ds, "knee_extensor_moment_nm"),
-            "peak_vgrf": _ratio_q(ds, "peak_vgrf_bw"),
+            "knee_moment": _ratio_q(ds, "knee_ext_moment_nm"),
+            "peak_vgrf": _ratio_q(ds, "vgrf_peak_bw"),
             "step_frequency": _ratio_q(ds, "step_frequency_hz"),
             "contact_time": _ratio_q(ds, "contact_time_s"),
             "energy": _ratio_q(ds, "net_rate_w_kg", "kram_taylor"),
@@ -192,11 +194,13 @@ def odu_sensitivity(log):
         REF_SPEED - calibration.knee_reference_speed()
     )
     params = {**params, "dir_knee_lever_arm": lever}
-    ds = RetroChain().run([REF_SPEED], [REF_MASS], mode=("run",), params=params, seed=SEED)
+    ds = RetroChain(calibrated=True).run(
+        [REF_SPEED], [REF_MASS], mode=("run",), params=params, seed=SEED
+    )
     res = {
         "slope_per_m_s": {"q025": slope[0], "q50": slope[1], "q975": slope[2]},
         "pfj_force": _ratio_q(ds, "pfj_force_bw"),
-        "knee_moment": _ratio_q(ds, "knee_extensor_moment_nm"),
+        "knee_moment": _ratio_q(ds, "knee_ext_moment_nm"),
         "rows": list(odu["row_id"]),
         "odu_speed_m_s": float(odu["speed_used"].iloc[0]),
         "roos_speed_m_s": calibration.knee_reference_speed(),

@@ -624,7 +624,7 @@ def predict_log_ratio(posterior, speed_m_s, mode, *, new_study=True, rng=0):
     p = {k: np.asarray(posterior[k].values) for k in posterior.data_vars}
     v = float(speed_m_s)
     if mode == "run":
-        mu = -p["dir_contact_time"] + float(en.volume_term(v)) * p["dir_muscle_volume"]
+        mu = np.log(en.running_direction_ratio(v, p))
     else:
         mu = p["walk_log_ratio"] + p["walk_log_slope"] * (v - WALK_REF_SPEED_M_S)
     if new_study:
@@ -665,9 +665,11 @@ def model_log_ratio(row, params, rng):
         else:
             gf = ga.spring_mass_running(vf, 1.0, None, "forward", params=p, _check=False)
             gb = ga.spring_mass_running(vb, 1.0, None, "backward", params=p, _check=False)
-            ef = en._kram_taylor(gf["contact_time_s"], vf, 1.0, en.kram_taylor_coefficient(), p)
-            vol = np.exp(en.volume_term(vb) * p["dir_muscle_volume"])
-            eb = en._kram_taylor(gb["contact_time_s"], vb, vol, en.kram_taylor_coefficient(), p)
+            c = en.kram_taylor_coefficient()
+            ef = en.kram_taylor(gf["contact_time_s"], vf, coefficient_m=c, params=p)
+            vol = en.running_volume_ratio(vb, p)
+            eb = en.kram_taylor(gb["contact_time_s"], vb, volume_ratio=vol, coefficient_m=c,
+                                params=p)  # fmt: skip
             lr = np.log(eb / ef)
         return np.broadcast_to(lr + (np.log(vf / vb) if per_km else 0.0), (n,)).astype(float)
     if q == "muscle_volume":
@@ -675,7 +677,7 @@ def model_log_ratio(row, params, rng):
     gf = ga.spring_mass_running(vf, 70.0, None, "forward", params=p, _check=False)
     gb = ga.spring_mass_running(vb, 70.0, None, "backward", params=p, _check=False)
     key = {"step_frequency": "step_frequency_hz", "contact_time": "contact_time_s",
-           "aerial_time": "flight_time_s", "peak_vgrf": "peak_vgrf_bw"}.get(q)  # fmt: skip
+           "aerial_time": "flight_time_s", "peak_vgrf": "vgrf_peak_bw"}.get(q)  # fmt: skip
     if key is not None:
         return np.broadcast_to(np.log(gb[key] / gf[key]), (n,)).astype(float)
     effects = {k: p[k] for k in kn.DIRECTION_EFFECTS if k in p}
@@ -688,7 +690,7 @@ def model_log_ratio(row, params, rng):
     out = {}
     for d, g, v in (("forward", gf, vf), ("backward", gb, vb)):
         k = kn.from_gait(g, mass_kg=70.0, direction=d, mode="run", speed_m_s=v, params=kp)
-        out[d] = k["knee_extensor_moment_nm" if q == "knee_moment" else "pfj_force_bw"][0]
+        out[d] = k["knee_ext_moment_nm" if q == "knee_moment" else "pfj_force_bw"][0]
     return np.log(out["backward"] / out["forward"])
 
 

@@ -1,15 +1,18 @@
-"""Element-wise numpy operations on large grids, split over threads (both cores).
+"""Element-wise numpy operations on large grids, optionally split over threads.
 
 The grid outputs that carry the body-mass axis are one broadcast product each (a per-kg
 array on the reduced grid times mass); their cost is writing memory (mostly first-touch page
-faults), which one thread does at a fraction of what two do. :func:`binary` computes
-``ufunc(a, b)`` into one output array cut into blocks along an outer axis; the calling
-thread and a small shared pool of helper threads take blocks from a common queue (numpy
-releases the GIL inside ufunc loops, so no compiled code is needed). The caller never waits
-for a helper that has not started a block, so on a machine where the helpers get no core
-the call costs about what the serial one does. Every element is produced by the same numpy ufunc on the same operands as
-``ufunc(a, b)``, so results are bitwise identical to the serial call; ``RETROSIM_THREADS=1``
-(the default) or :func:`set_threads` selects the plain serial numpy path.
+faults). :func:`binary` computes ``ufunc(a, b)`` into one output array cut into blocks along an
+outer axis; the calling thread and a small shared pool of helper threads take blocks from a
+common queue (numpy releases the GIL inside ufunc loops, so no compiled code is needed). The
+caller never waits for a helper that has not started a block, so on a machine where the
+helpers get no core the call costs about what the serial one does. Every element is produced
+by the same numpy ufunc on the same operands as ``ufunc(a, b)``, so results are bitwise
+identical to the serial call.
+
+The number of threads is :func:`retrosim.config.threads` (``RETROSIM_THREADS``; its docstring
+gives the default, serial, and the measurement behind it) unless :func:`set_threads` overrides
+it; one thread is the plain serial numpy path.
 
 Small outputs (fewer than :data:`MIN_PARALLEL_SIZE` elements) always take the serial path.
 """
@@ -32,7 +35,7 @@ _state = {"threads": None, "pool": None}
 
 
 def threads() -> int:
-    """Number of threads :func:`binary` uses (``RETROSIM_THREADS``, default 1)."""
+    """Number of threads :func:`binary` uses: :func:`set_threads`, else :func:`retrosim.config.threads`."""
     if _state["threads"] is None:
         _state["threads"] = config.threads()
     return _state["threads"]

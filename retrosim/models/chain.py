@@ -13,9 +13,10 @@ simply lack that dimension, so memory grows with each variable's own dimensions 
 at most linearly with the grid. ``broadcast=True`` materialises every variable on the
 full grid.
 
-Parameters per draw come from the calibration posterior
-(:func:`retrosim.bayes.calibration.posterior_draws`) or, with ``calibrated=False``, from the
-literature priors (:func:`retrosim.bayes.calibration.prior_draws`).
+Parameters per draw come from the literature priors
+(:func:`retrosim.bayes.calibration.prior_draws`, the default) or, with ``calibrated=True``,
+from the calibration posterior (:func:`retrosim.bayes.calibration.posterior_draws`), or are
+passed to :meth:`RetroChain.run` as ``params``.
 """
 
 from __future__ import annotations
@@ -30,26 +31,24 @@ from retrosim.models import _kernels
 from retrosim.models import energetics as en
 from retrosim.models import gait as ga
 from retrosim.units import G
+from retrosim.vocabulary import UNITS
 
 log = logging.getLogger(__name__)
 
 DIMS = ("speed", "mass", "direction", "mode", "grade", "draw")
 COORD_ATTRS = {
-    "speed": ("m/s", "speed"),
-    "mass": ("kg", "body mass"),
-    "direction": ("1", "direction of travel"),
-    "mode": ("1", "gait mode (run or walk)"),
-    "grade": ("1", "treadmill grade as a decimal fraction (0.05 = 5 %)"),
-    "draw": ("1", "posterior (or prior) draw"),
-    "model": ("1", "energetics model"),
+    "speed": (UNITS["speed"], "speed"),
+    "mass": (UNITS["mass"], "body mass"),
+    "direction": (UNITS["ratio"], "direction of travel"),
+    "mode": (UNITS["ratio"], "gait mode (run or walk)"),
+    "grade": (UNITS["ratio"], "treadmill grade as a decimal fraction (0.05 = 5 %)"),
+    "draw": (UNITS["ratio"], "posterior (or prior) draw"),
+    "model": (UNITS["ratio"], "energetics model"),
 }
 #: Gait outputs that scale with body mass.
-_GAIT_MASS = ("peak_vgrf_n", "vertical_stiffness_n_m", "leg_stiffness_n_m")
-#: Energetics models that apply to each mode.
-MODE_MODELS = {
-    "run": ("kram_taylor", "acsm", "minetti_2002", "leger_mercier_1984", "margaria"),
-    "walk": ("acsm", "minetti_2002"),
-}
+_GAIT_MASS = ("vgrf_peak_n", "vertical_stiffness_n_m", "leg_stiffness_n_m")
+#: Energetics models that apply to each mode (:data:`retrosim.models.energetics.MODE_MODELS`).
+MODE_MODELS = en.MODE_MODELS
 
 
 def _axis(values, dim):
@@ -146,8 +145,8 @@ def _mode_per_kg(md, v, i, dirs, back, leg, p, models, rer):
     if md == "run":
         g = ga.spring_mass_running(v, 1.0, leg, dirs, params=p, _check=False)
         # backward/forward net ratio: contact-time ratio x speed-dependent muscle-volume term
-        vol_b = np.exp(en.volume_term(v) * p["dir_muscle_volume"])
-        ratio = np.where(back, np.exp(-np.asarray(p["dir_contact_time"])) * vol_b, 1.0)
+        vol_b = en.running_volume_ratio(v, p)
+        ratio = np.where(back, en.running_direction_ratio(v, p), 1.0)
         possible = None  # every speed can be run
     else:
         g = ga.inverted_pendulum_walking(v, 1.0, leg, dirs, params=p, _check=False)
@@ -161,7 +160,8 @@ def _mode_per_kg(md, v, i, dirs, back, leg, p, models, rer):
         if model == "kram_taylor":
             # mechanistic: backward uses the backward contact time and muscle volume
             vol = np.where(back, vol_b, 1.0)
-            net = en._kram_taylor(g["contact_time_s"], v, vol, en.kram_taylor_coefficient(rer), p)
+            net = en.kram_taylor(g["contact_time_s"], v, volume_ratio=vol,
+                                 coefficient_m=en.kram_taylor_coefficient(rer), params=p)  # fmt: skip
             net = np.where(i == 0.0, net, np.nan)
         else:
             net = en.forward_net_rate(model, v, md, i, params=p, rer=rer) * ratio
@@ -177,7 +177,11 @@ class RetroChain:
     models : sequence of str
         Energetics models (default all of :data:`retrosim.models.energetics.MODELS`).
     calibrated : bool
-        Draw direction parameters from the calibration posterior (default) or the priors.
+        ``False`` (default): draw the direction effects from their literature priors; no fit.
+        ``True``: draw them from the calibration posterior given the shipped evidence
+        (:func:`retrosim.bayes.calibration.posterior_draws`), fitted on first use in a session
+        (an exact posterior, about a second; kept in memory, nothing is written to disk) and
+        logged at INFO level. Ignored when :meth:`run` gets ``params``.
     rer : float
         Respiratory exchange ratio for VO2 -> energy (Weir).
     leg_length_m : float, optional
@@ -187,10 +191,11 @@ class RetroChain:
 
     Examples
     --------
-    >>> ds = RetroChain().run([2.5, 3.0], [70.0], n_draws=100, seed=1)   # doctest: +SKIP
+    >>> chain = RetroChain(calibrated=True)  # doctest: +SKIP
+    >>> ds = chain.run([2.5, 3.0], [70.0], n_draws=100, seed=1)  # doctest: +SKIP
     """
 
-    def __init__(self, models=en.MODELS, *, calibrated=True, rer=en.DEFAULT_RER,
+    def __init__(self, models=en.MODELS, *, calibrated=False, rer=en.DEFAULT_RER,
                  leg_length_m=None, knee=True):  # fmt: skip
         self.models = tuple(str(m) for m in np.atleast_1d(check_choice("models", models,
                                                                        en.MODELS)))  # fmt: skip
@@ -201,10 +206,13 @@ class RetroChain:
         self.knee = knee
 
     def parameters(self, n_draws, rng):
-        """Per-draw parameter dict (posterior or prior draws)."""
+        """Per-draw parameter dict (posterior or prior draws, see ``calibrated``)."""
         from retrosim.bayes import calibration
 
         if self.calibrated:
+            log.info("RetroChain(calibrated=True): direction effects from the calibration "
+                     "posterior on the shipped evidence (retrosim.bayes.calibration.fit; fitted "
+                     "once per session, kept in memory, nothing written to disk)")  # fmt: skip
             return calibration.posterior_draws(n_draws, rng)
         return calibration.prior_draws(n_draws, rng)
 

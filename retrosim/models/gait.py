@@ -94,7 +94,7 @@ from retrosim._checks import check_choice, check_range
 from retrosim.config import DATA_DIR
 from retrosim.errors import InputError
 from retrosim.units import G, kmh_to_m_s
-from retrosim.vocabulary import DIRECTIONS, MODES
+from retrosim.vocabulary import DIRECTIONS, MODES, UNITS
 
 log = logging.getLogger(__name__)
 
@@ -102,15 +102,15 @@ PARAMETER_FILE = "parameters/gait.csv"
 
 #: Output names of :func:`gait` with (units, long_name).
 GAIT_OUTPUTS = {
-    "contact_time_s": ("s", "foot-ground contact time per step"),
-    "flight_time_s": ("s", "aerial (flight) time per step"),
-    "step_frequency_hz": ("Hz", "step frequency"),
-    "step_length_m": ("m", "step length"),
-    "duty_factor": ("1", "duty factor (contact time / stride time)"),
-    "peak_vgrf_n": ("N", "peak vertical ground reaction force"),
-    "peak_vgrf_bw": ("1", "peak vertical ground reaction force in body weights"),
-    "vertical_stiffness_n_m": ("N/m", "vertical stiffness (sine-wave method)"),
-    "leg_stiffness_n_m": ("N/m", "leg stiffness (sine-wave method)"),
+    "contact_time_s": (UNITS["time"], "foot-ground contact time per step"),
+    "flight_time_s": (UNITS["time"], "aerial (flight) time per step"),
+    "step_frequency_hz": (UNITS["frequency"], "step frequency"),
+    "step_length_m": (UNITS["length"], "step length"),
+    "duty_factor": (UNITS["ratio"], "duty factor (contact time / stride time)"),
+    "vgrf_peak_n": (UNITS["force"], "peak vertical ground reaction force"),
+    "vgrf_peak_bw": (UNITS["force_bw"], "peak vertical ground reaction force in body weights"),
+    "vertical_stiffness_n_m": (UNITS["stiffness"], "vertical stiffness (sine-wave method)"),
+    "leg_stiffness_n_m": (UNITS["stiffness"], "leg stiffness (sine-wave method)"),
 }
 
 
@@ -398,9 +398,26 @@ def validity(speed_m_s, mode):
 
 # --------------------------------------------------------------------------- sine-wave method
 def sine_wave_peak_force(mass_kg, contact_time_s, flight_time_s):
-    """Peak vertical force of the sine-wave model [N] (Morin et al. 2005, [4]_).
+    """Peak vertical force of the sine-wave model [N] (Morin et al. 2005 [1]_).
 
     ``F_max = m g (pi/2) (t_f / t_c + 1)``.
+
+    Parameters
+    ----------
+    mass_kg : array_like
+        Body mass [kg].
+    contact_time_s, flight_time_s : array_like
+        Contact and flight time per step [s].
+
+    Returns
+    -------
+    numpy.ndarray
+        Peak vertical ground reaction force [N].
+
+    References
+    ----------
+    .. [1] Morin JB, Dalleau G, Kyrolainen H, Jeannin T, Belli A. A simple method for
+       measuring stiffness during running. J Appl Biomech 2005;21:167-180.
     """
     return mass_kg * G * (np.pi / 2.0) * (flight_time_s / contact_time_s + 1.0)
 
@@ -431,7 +448,7 @@ def _forward_contact_time(v, p):
 
 
 def forward_step_frequency(speed_m_s, params=None):
-    """Forward running step frequency [Hz] of the cadence law (module docstring, [9]_-[12]_).
+    """Forward running step frequency [Hz] of the cadence law (:func:`cadence_law`).
 
     ``f = sf_scale * f_ref * (v / v_ref)**sf_exponent``; unchecked, broadcasting.
 
@@ -516,8 +533,8 @@ def spring_mass_running(speed_m_s, mass_kg, leg_length_m=None, direction="forwar
         "step_frequency_hz": freq,
         "step_length_m": v / freq,
         "duty_factor": tc / (2.0 * step_t),
-        "peak_vgrf_n": fmax,
-        "peak_vgrf_bw": fmax / (np.asarray(mass_kg) * G),
+        "vgrf_peak_n": fmax,
+        "vgrf_peak_bw": fmax / (np.asarray(mass_kg) * G),
         "vertical_stiffness_n_m": fmax / dy,
         "leg_stiffness_n_m": fmax / dl,
     }
@@ -572,8 +589,8 @@ def inverted_pendulum_walking(speed_m_s, mass_kg, leg_length_m=None, direction="
         "step_frequency_hz": freq,
         "step_length_m": v_ok / freq,
         "duty_factor": stance + 0.0 * freq,
-        "peak_vgrf_n": fmax,
-        "peak_vgrf_bw": fmax / (np.asarray(mass_kg) * G),
+        "vgrf_peak_n": fmax,
+        "vgrf_peak_bw": fmax / (np.asarray(mass_kg) * G),
         "vertical_stiffness_n_m": nan,
         "leg_stiffness_n_m": nan,
     }

@@ -13,10 +13,11 @@ Model, per foot contact (running)::
 
 ``theta_dir`` is the knee flexion at the time of peak knee moment and ``d_dir`` the effective
 lever arm of the ground reaction force about the knee, both direction-specific (Roos et al.
-2012 [4]); ``|GRF|`` is the peak vertical ground reaction force from :mod:`retrosim.models.gait`
+2012 [4]_); ``|GRF|`` is the peak vertical ground reaction force from :mod:`retrosim.models.gait`
 (assumption: the resultant at peak knee moment equals the vertical peak; Roos et al. report
 2.3 and 2.4 BW at the peak moment). The forward lever arm is Roos's forward moment over
-Roos's forward |GRF| at that instant (the same pair of quantities the chain multiplies).
+Roos's forward ``|GRF|`` at that instant (the same pair of quantities the chain multiplies), in
+units of the reference body weight implied by Flynn & Soutas-Little's paired values [5]_.
 
 Paired direction effects: the backward inputs are the forward ones times
 ``exp(direction effect)``::
@@ -27,11 +28,12 @@ so the backward/forward moment ratio is ``(|GRF|_B / |GRF|_F) exp(dir_knee_lever
 uncertainty is that of the direction effects, not of the forward levels. The effects come
 from :mod:`retrosim.bayes.calibration` (fitted to Roos's paired knee-moment and knee-angle ratios);
 :func:`roos_direction_effects` gives Roos's own paired estimates (n = 20) for use without it. ``k(theta)`` and ``ma_Q(theta)`` are the polynomials of
-[1]_ and [2]_ with the knee angle in **degrees** (checked in ``tests/test_knee.py`` against
+[1]_ and [2]_ with the knee angle in **degrees** (checked in ``tests/models/test_knee.py`` against
 in vivo moment arms [8]_ and against Roos's paired moments and PFJ forces). ``A(theta)`` is
 linear interpolation of Besier et al.'s contact areas [3]_ at 0, 30 and 60 degrees.
 
-Per km: a knee is loaded once per stride, i.e. ``steps_per_km / 2`` times per km. Cumulative
+Vertical impulse and loading rate take the half-sine vertical force of the sine-wave method
+[7]_. Per km: a knee is loaded once per stride, i.e. ``(1000 / step length) / 2`` times per km. Cumulative
 load per km = per-contact value x contacts per km for that knee (the per-distance accounting of
 Willson et al. [6]_). Backward running takes more, shorter steps, so a smaller peak per step need
 not mean less load per km: both are reported.
@@ -74,7 +76,7 @@ from retrosim.config import DATA_DIR
 from retrosim.errors import InputError
 from retrosim.models import _kernels
 from retrosim.units import G
-from retrosim.vocabulary import DIRECTIONS, MODES
+from retrosim.vocabulary import DIRECTIONS, MODES, UNITS
 
 __all__ = [
     "ANGLE_RANGE_DEG",
@@ -92,7 +94,6 @@ __all__ = [
     "reference_inputs",
     "roos_direction_effects",
     "sample_parameters",
-    "steps_per_km",
 ]
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def reference_inputs():
     """Direction-specific knee inputs derived from the published values in ``knee.csv``.
 
     The effective lever arm of the ground reaction force about the knee is
-    ``d = M_peak / (|GRF|_BW * W_ref)`` from Roos et al. [4]_ (peak knee moment and |GRF| at that
+    ``d = M_peak / (|GRF|_BW * W_ref)`` from Roos et al. [4]_ (peak knee moment and ``|GRF|`` at that
     instant, by direction). Roos's abstract does not give body mass, so the reference body
     weight ``W_ref`` is the one implied by Flynn & Soutas-Little's paired values [5]_
     (4253 N = 5.6 BW and 2277 N = 3.0 BW, both about 759 N); this is a modelling assumption and
@@ -183,6 +184,14 @@ def reference_inputs():
     dict
         ``{direction: {"knee_flexion_deg": (mean, sd), "lever_arm_m": (mean, sd)}}`` plus
         ``"reference_body_weight_n"``.
+
+    References
+    ----------
+    .. [4] Roos PE, Barton N, van Deursen RWM. Patellofemoral joint compression forces in
+       backward and forward running. J Biomech 2012;45(9):1656-1660.
+       doi:10.1016/j.jbiomech.2012.03.020 (abstract read).
+    .. [5] Flynn TW, Soutas-Little RW. Patellofemoral joint compressive forces in forward and
+       backward running. J Orthop Sports Phys Ther 1995. PMID 7787851 (abstract read).
     """
     w_ref = np.mean(
         [_value("pfj_force_peak_n", d) / _value("pfj_force_peak_bw", d) for d in DIRECTIONS]
@@ -388,6 +397,12 @@ def pfj_force(moment_nm, knee_flexion_deg):
     -------
     numpy.ndarray
         PFJ compressive force [N].
+
+    References
+    ----------
+    .. [1] van Eijden et al. 1986 via github aaronsfox/pfjrf-methods
+       ``code/Fukuchi2017/calc_PFJRF.py`` (k(theta), read in code).
+    .. [2] Nunes et al. 2018 via the same code file (ma_Q(theta), read in code).
     """
     return pfj_force_ratio(knee_flexion_deg) * quadriceps_force(moment_nm, knee_flexion_deg)
 
@@ -408,21 +423,14 @@ def pfj_stress(force_n, knee_flexion_deg, *, weight_bearing=True):
     -------
     numpy.ndarray
         Stress [MPa] (N/mm^2).
+
+    References
+    ----------
+    .. [3] Besier et al. 2005, J Orthop Res 23(2):345-350, doi:10.1016/j.orthres.2004.08.003.
     """
     return np.asarray(force_n, dtype=float) / contact_area(
         knee_flexion_deg, weight_bearing=weight_bearing
     )
-
-
-def steps_per_km(step_length_m):
-    """Foot contacts (both legs) per km ``1000 / step_length`` [1/km].
-
-    Parameters
-    ----------
-    step_length_m : array_like
-        Step length [m] (one foot contact to the next, opposite foot).
-    """
-    return 1000.0 / check_range("step_length_m", step_length_m, 0.0, 5.0, "m")
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,6 +474,10 @@ def roos_direction_effects(r=None):
     -------
     dict
         ``{name: (mean, sd)}`` for :data:`DIRECTION_EFFECTS`.
+
+    References
+    ----------
+    .. [4] Roos et al. 2012, J Biomech 45(9):1656-1660 (paired knee moments, ``|GRF|`` and angles).
     """
     if r is None:
         from retrosim.evidence.tables import DEFAULT_R
@@ -498,7 +510,7 @@ def sample_parameters(n_draws: int, rng: np.random.Generator, *, effects: dict |
     - forward knee flexion at peak knee moment ~ Normal(44, 6) deg (Roos et al. 2012 [4]_),
       truncated to [0, 60] deg (range of the angle relations);
     - forward effective GRF lever arm ~ lognormal with the forward mean and SD of
-      :func:`reference_inputs` (Roos's moment and |GRF| [4]_, reference body weight from Flynn
+      :func:`reference_inputs` (Roos's moment and ``|GRF|`` [4]_, reference body weight from Flynn
       & Soutas-Little [5]_);
     - backward ones: the forward draw times ``exp(dir_knee_flexion)`` and
       ``exp(dir_knee_lever_arm)`` (paired; backward flexion clipped to [0, 60] deg and the
@@ -522,6 +534,11 @@ def sample_parameters(n_draws: int, rng: np.random.Generator, *, effects: dict |
     dict of str to numpy.ndarray
         Keys ``knee_flexion_deg_forward``, ``knee_flexion_deg_backward`` [deg],
         ``knee_lever_arm_m_forward``, ``knee_lever_arm_m_backward`` [m]; each shape (n_draws,).
+
+    References
+    ----------
+    .. [4] Roos et al. 2012, J Biomech 45(9):1656-1660 (knee flexion, moment and ``|GRF|``).
+    .. [5] Flynn & Soutas-Little 1995, PMID 7787851 (paired PFJ forces in N and BW).
     """
     if not isinstance(n_draws, int | np.integer) or n_draws < 1:
         raise InputError(f"expected a positive integer, got {n_draws!r}", argument="n_draws")
@@ -560,7 +577,7 @@ def _point_parameters():
     }
 
 
-_GAIT_KEYS = ("contact_time_s", "step_frequency_hz", "step_length_m", "peak_vgrf_n", "peak_vgrf_bw")
+_GAIT_KEYS = ("contact_time_s", "step_frequency_hz", "step_length_m", "vgrf_peak_n", "vgrf_peak_bw")
 
 _NAN_NOTE = (
     "NaN where mode is 'walk': the direction-specific knee inputs (knee flexion and GRF lever arm "
@@ -583,7 +600,7 @@ def from_gait(
     ----------
     gait : dict of str to array_like
         Output of the gait model, at least ``contact_time_s`` [s], ``step_frequency_hz`` [1/s],
-        ``step_length_m`` [m], ``peak_vgrf_n`` [N], ``peak_vgrf_bw`` [BW], broadcastable to the
+        ``step_length_m`` [m], ``vgrf_peak_n`` [N], ``vgrf_peak_bw`` [BW], broadcastable to the
         grid (speed, mass, direction, mode, grade, draw); ``flight_time_s`` is not needed.
     mass_kg : array_like
         Body mass [kg], (0, 300], broadcastable to the grid.
@@ -603,7 +620,7 @@ def from_gait(
     dict of str to (numpy.ndarray, str, str)
         ``name -> (values, units, long_name)``; see the module docstring for the equations.
         Per-contact values concern one knee; per-km values multiply them by that knee's contacts
-        per km (``steps_per_km / 2``).
+        per km (``(1000 / step length) / 2``).
 
     Raises
     ------
@@ -634,22 +651,24 @@ def from_gait(
     )
     theta = _check_angle(theta, "params['knee_flexion_deg_*']")
     check_range("params['knee_lever_arm_m_*']", lever, 0.0, LEVER_ARM_MAX_M, "m")
-    ma_q = _poly(_MAQ, theta)
-    k = _poly(_K_NUM, theta) / _poly(_K_DEN, theta)
+    # the force chain is linear in |GRF|: evaluated per newton (per N m) with the public
+    # functions on these small arrays, then scaled once on the grid below
+    ma_q = quadriceps_moment_arm(theta)
+    k = pfj_force_ratio(theta)
     area_mm2 = contact_area(theta)
     run_mask = np.where(mode == "walk", np.nan, 1.0)  # NaN for walking knee variables
-    lever_run = lever * run_mask
-    inv_ma = run_mask / ma_q  # F_Q per N m
-    gain = k * inv_ma  # F_PFJ per N m
-    gain_area = gain / area_mm2  # MPa per N m
+    lever_run = knee_extensor_moment(1.0, lever) * run_mask  # M per N of |GRF| [m]
+    inv_ma = quadriceps_force(1.0, theta) * run_mask  # F_Q per N m
+    gain = pfj_force(1.0, theta) * run_mask  # F_PFJ per N m
+    gain_area = pfj_stress(gain, theta)  # MPa per N m
     defined = (~backward) & (mode == "run")  # loading rate to an impact peak defined
     fwd_mask = np.where(defined, 1.0, np.nan)
 
     # --- grid arrays (one multiplication each where possible) -------------------------------
     weight_n = mass * G
     inv_weight = 1.0 / weight_n
-    peak_n = np.asarray(gait["peak_vgrf_n"], dtype=float)
-    peak_bw = np.asarray(gait["peak_vgrf_bw"], dtype=float)
+    peak_n = np.asarray(gait["vgrf_peak_n"], dtype=float)
+    peak_bw = np.asarray(gait["vgrf_peak_bw"], dtype=float)
     t_c = np.asarray(gait["contact_time_s"], dtype=float)
     f_step = np.asarray(gait["step_frequency_hz"], dtype=float)
     contacts = 500.0 / np.asarray(gait["step_length_m"], dtype=float)  # one knee, per km
@@ -673,81 +692,97 @@ def from_gait(
     out = {
         "knee_flexion_at_peak_moment_deg": (
             theta * run_mask,
-            "deg",
+            UNITS["angle"],
             "knee flexion at peak knee extensor moment (Roos et al. 2012)",
         ),
         "knee_lever_arm_m": (
             lever_run,
-            "m",
+            UNITS["length"],
             "effective GRF lever arm about the knee at peak knee moment",
         ),
         "quadriceps_moment_arm_m": (
             ma_q * run_mask,
-            "m",
+            UNITS["length"],
             "effective quadriceps moment arm ma_Q(theta) (van Eijden 1986 / Nunes 2018, read in code)",
         ),
-        "pfj_force_ratio": (k * run_mask, "1", "k(theta) = PFJ force / quadriceps force"),
+        "pfj_force_ratio": (
+            k * run_mask,
+            UNITS["ratio"],
+            "k(theta) = PFJ force / quadriceps force",
+        ),
         "pfj_contact_area_mm2": (
             area_mm2 * run_mask,
-            "mm2",
+            UNITS["contact_area"],
             "PFJ contact area, Besier et al. 2005 male means x 1.24 weight-bearing",
         ),
-        "knee_extensor_moment_nm": (moment, "N m", "peak knee extensor moment per contact"),
-        "quadriceps_force_n": (mul(moment, inv_ma), "N", "peak quadriceps force per contact"),
-        "pfj_force_n": (f_pfj, "N", "peak patellofemoral joint compressive force per contact"),
-        "pfj_force_bw": (f_pfj_bw, "BW", "peak PFJ compressive force per contact"),
-        "pfj_stress_mpa": (stress, "MPa", "peak PFJ stress per contact"),
+        "knee_ext_moment_nm": (moment, UNITS["moment"], "peak knee extensor moment per contact"),
+        "quadriceps_force_n": (
+            mul(moment, inv_ma),
+            UNITS["force"],
+            "peak quadriceps force per contact",
+        ),
+        "pfj_force_n": (
+            f_pfj,
+            UNITS["force"],
+            "peak patellofemoral joint compressive force per contact",
+        ),
+        "pfj_force_bw": (f_pfj_bw, UNITS["force_bw"], "peak PFJ compressive force per contact"),
+        "pfj_stress_mpa": (stress, UNITS["stress"], "peak PFJ stress per contact"),
         "pfj_impulse_ns": (
             pfj_impulse,
-            "N s",
+            UNITS["impulse"],
             "PFJ force-time integral per contact (half-sine time course over stance assumed)",
         ),
         "vgrf_impulse_ns": (
             vgrf_impulse,
-            "N s",
+            UNITS["impulse"],
             "vertical GRF impulse per contact (= body weight x step period, level ground)",
         ),
         "vgrf_rise_rate_bw_s": (
             rise_rate,
-            "BW s-1",
+            UNITS["force_bw_rate"],
             "mean vGRF rise rate touchdown to peak of the half-sine model, 2 F_peak / t_c",
         ),
         "vgrf_loading_rate_bw_s": (
             rise_rate * fwd_mask,
-            "BW s-1",
+            UNITS["force_bw_rate"],
             "vGRF loading rate (half-sine proxy, forward running); NaN for backward running: "
             "forefoot landing without an impact peak, where a loading rate to the impact peak "
             "is undefined",
         ),
         "loading_rate_defined": (
             defined,
-            "1",
+            UNITS["ratio"],
             "True where vgrf_loading_rate_bw_s is defined (forward running)",
         ),
-        "contacts_per_km_knee": (contacts, "km-1", "foot contacts per km for one knee (steps / 2)"),
+        "contacts_per_km_knee": (
+            contacts,
+            UNITS["per_km"],
+            "foot contacts per km for one knee (steps / 2)",
+        ),
         "pfj_force_per_km_bw": (
             mul(f_pfj_bw, contacts),
-            "BW km-1",
+            UNITS["force_bw_per_km"],
             "cumulative peak PFJ force per km, one knee (peak per contact x contacts per km)",
         ),
         "pfj_stress_per_km_mpa": (
             mul(stress, contacts),
-            "MPa km-1",
+            UNITS["stress_per_km"],
             "cumulative peak PFJ stress per km, one knee (Willson et al. 2014 accounting)",
         ),
         "pfj_impulse_per_km_ns": (
             mul(pfj_impulse, contacts),
-            "N s km-1",
+            UNITS["impulse_per_km"],
             "PFJ impulse per km, one knee",
         ),
         "vgrf_impulse_per_km_ns": (
             vgrf_impulse_km,
-            "N s km-1",
+            UNITS["impulse_per_km"],
             "vertical GRF impulse per km, one leg (= 500 m g / v, any direction)",
         ),
         "vgrf_peak_per_km_bw": (
             peak_bw * contacts,
-            "BW km-1",
+            UNITS["force_bw_per_km"],
             "cumulative peak vGRF per km, one leg",
         ),
     }

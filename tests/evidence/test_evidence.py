@@ -71,7 +71,7 @@ def test_williford_mode_inferred_from_forward_vo2(data, speed_m_min, mode, rows)
     from retrosim.models import energetics
 
     v = speed_m_min / 60
-    walk, run = float(energetics.acsm_walking(v)), float(energetics.acsm_running(v))
+    walk, run = float(energetics.acsm(v, "walk")), float(energetics.acsm(v, "run"))
     assert walk == pytest.approx(3.5 + 0.1 * speed_m_min)
     assert run == pytest.approx(3.5 + 0.2 * speed_m_min)
     vo2 = data.loc[rows[0], "forward_mean"]

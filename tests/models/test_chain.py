@@ -37,8 +37,8 @@ def test_chain_matches_model_functions(ds):
                                     mode="run", grade=0.05).isel(draw=k)  # fmt: skip
     assert float(chain) == pytest.approx(float(out["gross_kcal_km"]), rel=1e-10)
     g = gait.spring_mass_running(3.0, 90.0, None, "backward", params=p)
-    c = ds["peak_vgrf_n"].sel(speed=3.0, mass=90.0, direction="backward", mode="run").isel(draw=k)
-    assert float(c.squeeze()) == pytest.approx(float(g["peak_vgrf_n"]), rel=1e-10)
+    c = ds["vgrf_peak_n"].sel(speed=3.0, mass=90.0, direction="backward", mode="run").isel(draw=k)
+    assert float(c.squeeze()) == pytest.approx(float(g["vgrf_peak_n"]), rel=1e-10)
 
 
 def test_not_applicable_models_are_nan(ds):
@@ -79,3 +79,38 @@ def test_bad_input(kwargs, argument):
     with pytest.raises(InputError) as err:
         RetroChain(calibrated=False).run(n_draws=2, **args)
     assert err.value.argument == argument
+
+
+def test_default_chain_does_not_calibrate(monkeypatch):
+    # the calibration runs only when asked for (calibrated=True)
+    from retrosim.bayes import calibration
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("calibration ran although not asked for")
+
+    monkeypatch.setattr(calibration, "posterior_draws", refuse)
+    monkeypatch.setattr(calibration, "fit", refuse)
+    ds = RetroChain(knee=False).run([3.0], [70.0], n_draws=3, seed=0)
+    assert ds.attrs["calibrated"] == 0
+    assert ds.attrs["parameter_source"] == "literature priors"
+
+
+def test_calibrated_chain_says_so(monkeypatch, caplog):
+    from retrosim.bayes import calibration
+
+    calls = []
+    monkeypatch.setattr(calibration, "posterior_draws",
+                        lambda n, rng: calls.append(n) or calibration.prior_draws(n, rng))  # fmt: skip
+    with caplog.at_level("INFO", logger="retrosim.models.chain"):
+        ds = RetroChain(calibrated=True, knee=False).run([3.0], [70.0], n_draws=3, seed=0)
+    assert calls == [3]
+    assert "calibration posterior" in caplog.text and "nothing written to disk" in caplog.text
+    assert ds.attrs["calibrated"] == 1
+
+
+def test_output_units_come_from_the_vocabulary(ds):
+    from retrosim.vocabulary import UNITS
+
+    spelled = set(UNITS.values())
+    for name, var in ds.variables.items():
+        assert var.attrs["units"] in spelled, (name, var.attrs["units"])

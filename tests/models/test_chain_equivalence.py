@@ -21,7 +21,7 @@ from retrosim.models.chain import DIMS, MODE_MODELS, RetroChain, _axis, evaluate
 from retrosim.units import G
 
 RTOL = 1e-12
-_GAIT_MASS = ("peak_vgrf_n", "vertical_stiffness_n_m", "leg_stiffness_n_m")
+_GAIT_MASS = ("vgrf_peak_n", "vertical_stiffness_n_m", "leg_stiffness_n_m")
 
 
 def _reference_evaluate(speed_m_s, mass_kg, direction, mode, grade, params, *,
@@ -55,8 +55,8 @@ def _reference_evaluate(speed_m_s, mass_kg, direction, mode, grade, params, *,
                 continue
             if model == "kram_taylor":
                 vol = np.where(back, np.exp(en.volume_term(v) * p["dir_muscle_volume"]), 1.0)
-                net = en._kram_taylor(g["contact_time_s"], v, vol,
-                                      en.kram_taylor_coefficient(rer), p)  # fmt: skip
+                net = en.kram_taylor(g["contact_time_s"], v, volume_ratio=vol,
+                                     coefficient_m=en.kram_taylor_coefficient(rer), params=p)  # fmt: skip
                 net = np.where(i == 0.0, net, np.nan)
             else:
                 net = en.forward_net_rate(model, v, md, i, params=p, rer=rer) * ratio
@@ -206,7 +206,7 @@ def test_evaluate_agrees_with_plain_functions():
     cell = energy_out["gross_kcal_km"][en.MODELS.index("acsm"), a, b, d, 1, g, k]
     assert cell == pytest.approx(float(out["gross_kcal_km"]), rel=1e-10)
     w = ga.inverted_pendulum_walking(speed[a], mass[b], None, "backward", params=p)
-    assert gait_out["peak_vgrf_n"][a, b, d, 1, 0, k] == pytest.approx(float(w["peak_vgrf_n"]),
+    assert gait_out["vgrf_peak_n"][a, b, d, 1, 0, k] == pytest.approx(float(w["vgrf_peak_n"]),
                                                                       rel=1e-10)  # fmt: skip
 
 

@@ -34,19 +34,19 @@ def test_acsm_80kg_anchor_kcal_per_1600m():
     assert run == pytest.approx(137, rel=0.02)
 
 
-def test_acsm_hand_calculation():
+def test_acsm_level_hand_calculation():
     # 3 m/s = 180 m/min, 5 % grade: 3.5 + 0.2*180 + 0.9*180*0.05 = 47.6 mL/kg/min
-    assert en.acsm_running(3.0, 0.05) == pytest.approx(47.6)
+    assert en.acsm(3.0, "run", 0.05) == pytest.approx(47.6)
     # 1.5 m/s = 90 m/min, level: 3.5 + 9 = 12.5
-    assert en.acsm_walking(1.5) == pytest.approx(12.5)
+    assert en.acsm(1.5, "walk") == pytest.approx(12.5)
 
 
 def test_minetti_level_and_hand_example():
-    assert en.minetti_2002_running(0.0) == pytest.approx(3.6)
-    assert en.minetti_2002_walking(0.0) == pytest.approx(2.5)
+    assert en.minetti_2002(0.0) == pytest.approx(3.6)
+    assert en.minetti_2002(0.0, "walk") == pytest.approx(2.5)
     i = 0.1
     hand = 155.4 * i**5 - 30.4 * i**4 - 43.3 * i**3 + 46.3 * i**2 + 19.5 * i + 3.6
-    assert en.minetti_2002_running(i) == pytest.approx(hand)
+    assert en.minetti_2002(i) == pytest.approx(hand)
     assert hand == pytest.approx(5.968214)
 
 
@@ -174,7 +174,7 @@ def test_unit_round_trips(vo2, rer, v, m):
         (lambda: en.metabolic_rate("acsm", 0.0, 70), "speed_m_s"),
         (lambda: en.metabolic_rate("acsm", 3.0, float("nan")), "mass_kg"),
         (lambda: en.metabolic_rate("acsm", 3.0, 70, direction="up"), "direction"),
-        (lambda: en.minetti_2002_running(0.6), "grade"),
+        (lambda: en.minetti_2002(0.6), "grade"),
         (lambda: en.metabolic_rate("kram_taylor", 1.3, 70, mode="walk"), "mode"),
     ],
 )
@@ -182,3 +182,125 @@ def test_bad_input(call, argument):
     with pytest.raises(InputError) as err:
         call()
     assert err.value.argument == argument
+
+
+# --------------------------------------------------------------------------- one function per model
+# Weir at the default RER 0.85, written out: W/kg per mL O2/kg/min
+_W_PER_ML = (3.941 + 1.106 * 0.85) * 4184.0 / 1000.0 / 60.0
+
+
+def _hand_net_rate(model, mode, v):
+    """Forward net rate [W/kg] on level ground from each model's published equation, by hand."""
+    if model == "acsm":
+        return (0.2 if mode == "run" else 0.1) * v * 60.0 * _W_PER_ML
+    if model == "minetti_2002":
+        return (3.6 if mode == "run" else 2.5) * v
+    if model == "leger_mercier_1984":
+        return (2.209 + 3.163 * v * 3.6 - 3.5) * _W_PER_ML
+    if model == "margaria":
+        return 1.0 * 4184.0 / 1000.0 * v
+    raise AssertionError(model)
+
+
+@pytest.mark.parametrize(("model", "mode"), sorted(en.VALID_SPEED))
+def test_dispatcher_gives_each_models_published_equation(model, mode):
+    v = np.array([2.5, 3.0, 4.0]) if mode == "run" else np.array([0.9, 1.2, 1.5])
+    got = en.forward_net_rate(model, v, mode)
+    if model == "kram_taylor":  # the model function itself, on the forward contact times
+        tc = gait.spring_mass_running(v, 70.0)["contact_time_s"]
+        np.testing.assert_allclose(got, en.kram_taylor(tc, v), rtol=1e-12)
+    else:
+        np.testing.assert_allclose(got, _hand_net_rate(model, mode, v), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("function", "args", "published"),
+    [
+        # 3 m/s = 180 m/min, 5 % grade: 3.5 + 0.2*180 + 0.9*180*0.05 = 47.6 mL/kg/min
+        (en.acsm, (3.0, "run", 0.05), 47.6),
+        # 1.5 m/s = 90 m/min, 10 % grade: 3.5 + 0.1*90 + 1.8*90*0.1 = 28.7
+        (en.acsm, (1.5, "walk", 0.1), 28.7),
+        # 12 km/h: 2.209 + 3.163 * 12 = 40.165 mL/kg/min
+        (en.leger_mercier_1984, (12 / 3.6,), 40.165),
+        # i = 0.1: 155.4e-5 - 30.4e-4 - 43.3e-3 + 46.3e-2 + 1.95 + 3.6
+        (en.minetti_2002, (0.1, "run"), 5.968214),
+        # i = 0.1: 280.5e-5 - 58.7e-4 - 76.8e-3 + 51.9e-2 + 1.96 + 2.5
+        (en.minetti_2002, (0.1, "walk"), 4.899135),
+        # 1 kcal/kg/km = 4.184 J/kg/m at any speed
+        (en.margaria, (4.0,), 4.184),
+    ],
+)
+def test_model_functions_reproduce_hand_calculations(function, args, published):
+    assert float(function(*args)) == pytest.approx(published, rel=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["run", "walk"])
+def test_acsm_net_is_gross_minus_rest(mode):
+    v, i = np.array([1.0, 1.5, 3.0]), 0.02
+    np.testing.assert_allclose(en.acsm(v, mode, i) - en.acsm(v, mode, i, net=True), 3.5,
+                               rtol=1e-12)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("model", "mode", "inside", "outside"),
+    [
+        ("kram_taylor", "run", 3.0, 5.5),  # 1.75-5.0 m/s
+        ("acsm", "run", 3.0, 1.5),
+        ("acsm", "walk", 1.0, 0.8),  # >= 50 m/min
+        ("minetti_2002", "run", 3.0, 5.5),
+        ("minetti_2002", "walk", 1.0, 0.8),
+        ("leger_mercier_1984", "run", 3.0, 2.1),  # 8-25 km/h
+        ("margaria", "run", 6.0, 6.2),  # up to 22 km/h
+    ],
+)
+def test_validated_range_of_every_model(model, mode, inside, outside):
+    assert (model, mode) in en.VALID_SPEED
+    assert en.speed_warning(model, mode, inside) == ""
+    assert en.speed_warning(model, mode, outside)
+
+
+def test_every_model_has_a_validated_range_per_mode_and_a_test():
+    # the parametrisations above cover every model; a new model must join them
+    assert {m for m, _ in en.VALID_SPEED} == set(en.MODELS)
+    assert set(en.MODE_MODELS["walk"]) == {"acsm", "minetti_2002"}
+
+
+def test_minetti_beyond_its_grade_range_is_nan_on_grids_and_an_error_alone():
+    assert np.isnan(en.forward_net_rate("minetti_2002", 3.0, "run", 0.48))
+    assert np.isfinite(en.forward_net_rate("minetti_2002", 1.2, "walk", 0.48))
+    with pytest.raises(InputError):
+        en.minetti_2002(0.48)
+
+
+# --------------------------------------------------------------------------- backward running ratio
+@pytest.mark.parametrize("speed", [2.0, 2.9, 3.3])
+def test_running_ratio_is_contact_time_ratio_times_volume_ratio(speed):
+    # Wright & Weyand 2001: E_B/E_F = (t_c,F / t_c,B) x (V_B / V_F)
+    p = {**gait.nominal_parameters(), "dir_contact_time": -0.1, "dir_muscle_volume": 0.2}
+    h = float(np.clip((speed - 2.75) / (3.0 - 2.75), 0.0, 1.0))
+    tcf = gait.spring_mass_running(speed, 70, params=p)["contact_time_s"]
+    tcb = gait.spring_mass_running(speed, 70, direction="backward", params=p)["contact_time_s"]
+    expected = tcf / tcb * np.exp(0.2 * h)
+    assert en.running_direction_ratio(speed, p) == pytest.approx(expected, rel=1e-12)
+    assert en.running_volume_ratio(speed, p) == pytest.approx(np.exp(0.2 * h), rel=1e-12)
+
+
+@pytest.mark.parametrize("model", en.MODE_MODELS["run"])
+def test_every_model_has_the_same_backward_running_ratio(model):
+    p = {**gait.nominal_parameters(), "dir_muscle_volume": 0.15}
+    v = 3.1
+    f = en.metabolic_rate(model, v, 70, "forward", "run", params=p)["net_rate_w_kg"]
+    b = en.metabolic_rate(model, v, 70, "backward", "run", params=p)["net_rate_w_kg"]
+    assert b / f == pytest.approx(en.running_direction_ratio(v, p), rel=1e-12)
+
+
+def test_calibration_design_is_the_log_of_the_running_ratio():
+    # the calibration fits ln(E_B/E_F) = x . theta; x must be the log of the one ratio
+    from retrosim.bayes import calibration
+
+    names = calibration.priors()[0]
+    theta = dict(zip(names, np.linspace(-0.3, 0.4, len(names)), strict=True))
+    for v in (2.0, 2.9, 3.5):
+        x = calibration.design_row("energy", "run", v)
+        lin = float(np.dot(x, [theta[n] for n in names]))
+        assert lin == pytest.approx(float(np.log(en.running_direction_ratio(v, theta))), abs=1e-12)

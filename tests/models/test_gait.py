@@ -73,8 +73,8 @@ def test_backward_step_frequency_increase_vs_independent_bws_abstract():
 def test_peak_force_bw_independent_of_mass_and_forces_scale():
     a = gait.gait(3.0, 50.0, None, "forward", "run")
     b = gait.gait(3.0, 100.0, None, "forward", "run")
-    assert a["peak_vgrf_bw"] == pytest.approx(b["peak_vgrf_bw"])
-    assert b["peak_vgrf_n"] == pytest.approx(2 * a["peak_vgrf_n"])
+    assert a["vgrf_peak_bw"] == pytest.approx(b["vgrf_peak_bw"])
+    assert b["vgrf_peak_n"] == pytest.approx(2 * a["vgrf_peak_n"])
 
 
 def test_walking_kirtley_stance_and_transition_cadence():
@@ -105,7 +105,7 @@ def test_running_monotonic_in_speed(v1, v2, m):
     b = gait.gait(hi, m, None, "backward", "run")
     assert b["contact_time_s"] < a["contact_time_s"]
     assert b["step_length_m"] > a["step_length_m"]
-    assert a["peak_vgrf_n"] > 0 and b["peak_vgrf_n"] > 0
+    assert a["vgrf_peak_n"] > 0 and b["vgrf_peak_n"] > 0
 
 
 def test_sample_gait_parameters_shapes_and_reproducible():
@@ -196,7 +196,7 @@ def test_backward_is_forward_times_direction_effect_whatever_the_forward_level()
     # sine wave: F = m g (pi/2) (t_f/t_c + 1) = m g (pi/2) / (f t_c) while there is flight
     flying = (b["flight_time_s"] > 0) & (f["flight_time_s"] > 0)
     np.testing.assert_allclose(
-        (b["peak_vgrf_n"] / f["peak_vgrf_n"])[flying],
+        (b["vgrf_peak_n"] / f["vgrf_peak_n"])[flying],
         np.exp(-p["dir_step_frequency"] - p["dir_contact_time"])[flying], rtol=1e-12,
     )  # fmt: skip
     # and the forward level moves both directions together

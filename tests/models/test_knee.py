@@ -141,8 +141,8 @@ def hand_gait(mass_kg, peak_bw, contact_time_s, step_length_m, speed_m_s=3.0):
         "flight_time_s": np.zeros_like(peak_bw),
         "step_frequency_hz": speed_m_s / step_length_m,
         "step_length_m": step_length_m,
-        "peak_vgrf_n": peak_bw * np.asarray(mass_kg) * G,
-        "peak_vgrf_bw": peak_bw,
+        "vgrf_peak_n": peak_bw * np.asarray(mass_kg) * G,
+        "vgrf_peak_bw": peak_bw,
     }
 
 
@@ -164,7 +164,7 @@ def test_roos_matched_speed_pfj_and_moment_point_estimate():
     pfj = out["pfj_force_bw"][0]
     assert abs(pfj[0] - pf) < pf_sd and abs(pfj[1] - pb) < pb_sd
     assert pfj[1] < pfj[0]
-    moment = out["knee_extensor_moment_nm"][0]
+    moment = out["knee_ext_moment_nm"][0]
     assert abs(moment[0] - mf) < mf_sd and abs(moment[1] - mb) < mb_sd
 
 
@@ -195,8 +195,8 @@ def test_roos_with_gait_model_if_available():
     mf, mf_sd, mb, mb_sd = roos("knee_ext_moment_nm", "knee_moment_peak")
     assert abs(out["pfj_force_bw"][0][0] - pf) < pf_sd
     assert abs(out["pfj_force_bw"][0][1] - pb) < pb_sd
-    assert abs(out["knee_extensor_moment_nm"][0][0] - mf) < mf_sd
-    assert abs(out["knee_extensor_moment_nm"][0][1] - mb) < mb_sd
+    assert abs(out["knee_ext_moment_nm"][0][0] - mf) < mf_sd
+    assert abs(out["knee_ext_moment_nm"][0][1] - mb) < mb_sd
 
 
 def test_hand_computed_chain():
@@ -218,7 +218,7 @@ def test_hand_computed_chain():
         1 - 1.62e-2 * 30 + 1.55e-4 * 900 - 6.98e-7 * 27000
     )
     area = par("pfj_area_male_unloaded_30deg") * (1 + par("pfj_area_weight_bearing_increase") / 100)
-    assert out["knee_extensor_moment_nm"][0] == pytest.approx([moment])
+    assert out["knee_ext_moment_nm"][0] == pytest.approx([moment])
     assert out["quadriceps_force_n"][0] == pytest.approx([moment / ma])
     assert out["pfj_force_n"][0] == pytest.approx([k * moment / ma])
     assert out["pfj_stress_mpa"][0] == pytest.approx([k * moment / ma / area])
@@ -241,8 +241,8 @@ def test_vertical_impulse_equals_half_sine_integral_with_morin_peak():
         "flight_time_s": tf,
         "step_frequency_hz": 1 / (tc + tf),
         "step_length_m": 3.0 * (tc + tf),
-        "peak_vgrf_n": fmax,
-        "peak_vgrf_bw": fmax / (mass * G),
+        "vgrf_peak_n": fmax,
+        "vgrf_peak_bw": fmax / (mass * G),
     }
     out = knee.from_gait(gait, mass_kg=mass, direction=DIRS, mode="run", speed_m_s=3.0)
     np.testing.assert_allclose(out["vgrf_impulse_ns"][0], 2 / np.pi * fmax * tc)
@@ -253,7 +253,7 @@ def test_loads_scale_with_body_mass():
     for mass in (60.0, 120.0):
         gait = hand_gait(mass, [2.4, 2.6], [0.25, 0.2], [1.05, 0.95])
         outs.append(knee.from_gait(gait, mass_kg=mass, direction=DIRS, mode="run", speed_m_s=3.0))
-    for name in ("knee_extensor_moment_nm", "pfj_force_n", "pfj_stress_mpa", "vgrf_impulse_ns"):
+    for name in ("knee_ext_moment_nm", "pfj_force_n", "pfj_stress_mpa", "vgrf_impulse_ns"):
         np.testing.assert_allclose(outs[1][name][0], 2 * outs[0][name][0])
     for name in ("pfj_force_bw", "knee_flexion_at_peak_moment_deg", "vgrf_rise_rate_bw_s"):
         np.testing.assert_allclose(outs[1][name][0], outs[0][name][0])
@@ -381,7 +381,7 @@ def test_backward_inputs_paired_with_forward_draws():
     gait = {k: np.full((2, n), v[0])[...] for k, v in gait.items()}
     out = knee.from_gait(gait, mass_kg=mass, direction=DIRS[:, None], mode="run", speed_m_s=3.0,
                          params=a)  # fmt: skip
-    m = out["knee_extensor_moment_nm"][0]
+    m = out["knee_ext_moment_nm"][0]
     np.testing.assert_allclose(m[1] / m[0], np.exp(-0.3))
 
 

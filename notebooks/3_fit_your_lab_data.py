@@ -27,19 +27,15 @@
 # 6. see what the data say about the popular claims.
 
 # %%
-import os
-from pathlib import Path
-
-import matplotlib.pyplot as plt
 import pandas as pd
 
 import retrosim
 from retrosim.trials import schema as trial_schema
 from retrosim.trials import fit as trials
 from retrosim.errors import InputError
-from retrosim.config import DATA_DIR
+from retrosim.config import DATA_DIR, notebook_fast, results_dir
 
-FAST = os.environ.get("RETROSIM_NOTEBOOK_FAST") == "1"  # the test suite runs a small version
+FAST = notebook_fast()  # the test suite runs a small version
 DRAWS, TUNE, CHAINS = (300, 300, 2) if FAST else (1000, 1000, 4)
 print("retrosim", retrosim.__version__, "| fast mode" if FAST else "")
 
@@ -87,7 +83,7 @@ fit = trials.fit_trials(
     seed=20260,
     gate="warn" if FAST else "raise",
 )
-print(fit.summary_text())
+fit.summary()
 
 # %% [markdown]
 # ## 4. Backward/forward ratio by speed
@@ -97,8 +93,10 @@ fit.ratio_
 
 # %%
 ax = fit.plot("ratio")
-ax.figure.savefig(Path(os.environ.get("RETROSIM_RESULTS", ".")) / "lab_ratio.png")
-plt.close(ax.figure)
+ax.figure.savefig(results_dir() / "lab_ratio.png")
+ax.figure
+
+# %%
 fit.participant_ratio_.head()
 
 # %% [markdown]
@@ -112,7 +110,7 @@ fit.ppc_
 
 # %%
 cross = trials.mixedlm_crosscheck(df, outcome="vo2_ml_kg_min")
-pd.concat([fit.summary()[["median"]] if "median" in fit.summary() else fit.summary().iloc[:, :1], cross], axis=1)
+pd.concat([fit.summary().to_dataframe()[["median"]], cross], axis=1)
 
 # %% [markdown]
 # ## 6. What these data say about the claims

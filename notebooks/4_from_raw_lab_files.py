@@ -30,22 +30,20 @@
 
 # %%
 import json
-import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 import retrosim
 from retrosim.errors import InputError
 from retrosim.ingest import cart, force, process_folder, protocol_schema_table, write_results
-from retrosim.config import DATA_DIR
+from retrosim.config import DATA_DIR, notebook_fast, results_dir
 from retrosim.trials.fit import fit_trials
 
-FAST = os.environ.get("RETROSIM_NOTEBOOK_FAST") == "1"  # the test suite runs a small version
+FAST = notebook_fast()  # the test suite runs a small version
 DRAWS, TUNE, CHAINS = (300, 300, 2) if FAST else (1000, 1000, 4)
-OUT = Path(os.environ.get("RETROSIM_RESULTS", "results")) / "lab_from_raw"
+OUT = results_dir() / "lab_from_raw"
 FOLDER = DATA_DIR / "examples" / "lab_raw"
 print("retrosim", retrosim.__version__, "| fast mode" if FAST else "")
 

@@ -66,7 +66,7 @@ def main() -> None:
         for _, r in ratio.iterrows()
         if float(r[speed_col]) in true_ratio
     ]
-    coef = fit.summary()
+    coef = fit.summary().to_dataframe()
     mixed = trials.mixedlm_crosscheck(data, outcome=OUTCOME)
     bd = coef.loc["beta_direction"]
     med = "median"

@@ -102,7 +102,7 @@ def run(args) -> int:
     )
     claims = fit.claim_verdicts()
     written = write_outputs(fit, out, claims=claims)
-    print(fit.summary_text())
+    print(fit.summary())
     testable = claims[claims["verdict"] != "not testable with these data"]
     if len(testable):
         cols = ["claim", "reading", "mode", "change_pct_median", "p_in_range", "verdict"]

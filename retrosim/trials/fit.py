@@ -58,6 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from retrosim.bayes.results import PosteriorResults
 from retrosim.errors import InputError
 from retrosim.trials.schema import OUTCOMES, SCHEMA, suggest_name, validate_trials
 
@@ -366,8 +367,13 @@ def _mu_draws(post: dict, design: Design, rows=slice(None)):
 # ------------------------------------------------------------------------------- fit
 
 
-class TrialFit:
+class TrialFit(PosteriorResults):
     """Hierarchical backward/forward model of lab trials (scikit-learn style).
+
+    Speaks the results API of :class:`retrosim.bayes.results.PosteriorResults`: ``summary()``
+    (a printable :class:`~retrosim.bayes.results.Summary` of the parameters of :data:`PARAMS`
+    with their meaning, 90 % intervals), ``to_dataframe()``, ``to_netcdf(path)``,
+    ``plot(kind, ax=None)`` and ``diagnostics``.
 
     Parameters
     ----------
@@ -379,9 +385,10 @@ class TrialFit:
     draws, tune, chains : int
         Sampler settings (per chain).
     seed : int
-        Required for reproducibility.
+        Required (an error names it when missing): every posterior is reproducible.
     gate : {"raise", "warn", "off"}
-        Convergence gate (see :func:`retrosim.bayes.sampling.sample`).
+        Convergence gate (see :func:`retrosim.bayes.sampling.sample`): by default a fit that
+        fails it raises :class:`~retrosim.errors.ConvergenceError`.
     sampler : {"nutpie", "pymc"}
     target_accept : float
         NUTS target acceptance. 0.95 by default: in the coverage study
@@ -415,8 +422,6 @@ class TrialFit:
         Population backward/forward ratio at each speed in the data (median, 5 %, 95 %).
     participant_ratio_ : pandas.DataFrame
         The same per participant.
-    coef_ : pandas.DataFrame
-        Parameter summary (see :meth:`summary`).
     ppc_ : dict
         Posterior predictive checks.
     posterior_predictive_ : numpy.ndarray
@@ -437,6 +442,10 @@ class TrialFit:
         Prior and posterior of the population direction effect.
     """
 
+    _summary_columns = ("mean", "sd", "lo", "median", "hi", "r_hat", "ess_bulk", "ess_tail")
+    #: Probability of the parameters' central interval (as the ratio tables: 5 % to 95 %).
+    ci_prob = 0.9
+
     def __init__(
         self,
         outcome="vo2_ml_kg_min",
@@ -445,7 +454,7 @@ class TrialFit:
         draws=1000,
         tune=1000,
         chains=4,
-        seed=0,
+        seed=None,
         gate="raise",
         sampler="nutpie",
         target_accept=0.95,
@@ -480,6 +489,11 @@ class TrialFit:
             val = getattr(self, name)
             if not isinstance(val, (int, np.integer)) or val < 1:
                 raise InputError(f"expected a positive integer, got {val!r}", argument=name)
+        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool):
+            raise InputError(
+                f"expected an integer seed (every fit is reproducible), got {self.seed!r}",
+                argument="seed",
+            )
         self.prior_ = _check_prior(self.prior_direction)
         df = validate_trials(data, outcome=self.outcome, source=source)
         df = df[df[self.outcome].notna()]
@@ -515,7 +529,6 @@ class TrialFit:
         self.conditions_ = self._conditions()
         self.posterior_draws_ = self._flat_posterior()
         self.ratio_, self.participant_ratio_ = self._ratios()
-        self.coef_ = self._coef_table()
         self._add_observed(idata)
         self.ppc_, self.posterior_predictive_ = self._ppc()
         self.loo_, self.loo_note_ = self._loo()
@@ -627,34 +640,6 @@ class TrialFit:
                         }
                     )
         return pd.concat(pops, ignore_index=True), pd.DataFrame(rows)
-
-    def _coef_table(self):
-        import arviz as az
-
-        post = self.idata_["posterior"].to_dataset()
-        names = [n for n in PARAMS if n in post]
-        sub = post[names]
-        rhat = az.rhat(sub)
-        ess_b = az.ess(sub, method="bulk")
-        ess_t = az.ess(sub, method="tail")
-        rows = []
-        for n in names:
-            x = self.posterior_draws_[n]
-            rows.append(
-                {
-                    "parameter": n,
-                    "mean": x.mean(),
-                    "sd": x.std(ddof=1),
-                    "q5": np.quantile(x, 0.05),
-                    "median": np.median(x),
-                    "q95": np.quantile(x, 0.95),
-                    "r_hat": float(rhat[n]),
-                    "ess_bulk": float(ess_b[n]),
-                    "ess_tail": float(ess_t[n]),
-                    "meaning": PARAMS[n],
-                }
-            )
-        return pd.DataFrame(rows).set_index("parameter")
 
     def _add_observed(self, idata):
         import xarray as xr
@@ -768,25 +753,59 @@ class TrialFit:
         if not hasattr(self, "idata_"):
             raise InputError("this TrialFit is not fitted yet; call .fit(data) first")
 
-    def summary(self) -> pd.DataFrame:
-        """Parameter table (mean, sd, 5/50/95 % quantiles, R-hat, bulk/tail ESS)."""
+    # -- the results API (retrosim.bayes.results.PosteriorResults) ------------------
+    @property
+    def idata(self):
+        """The posterior as :class:`xarray.DataTree` (``idata_``; the results API's name)."""
         self._check_fitted()
-        return self.coef_.copy()
+        return self.idata_
 
-    def summary_text(self) -> str:
-        """A statsmodels-like text summary."""
+    @property
+    def diagnostics(self):
+        """Convergence gate outcome (``diagnostics_``; the results API's name)."""
         self._check_fitted()
-        d = self.diagnostics_
-        head = [
-            f"Hierarchical log-scale model of {self.outcome} [{SCHEMA[self.outcome]['units']}]",
+        return self.diagnostics_
+
+    @property
+    def var_names(self) -> tuple:
+        """Parameters of the summary and the parameter plot (those of :data:`PARAMS` fitted)."""
+        return tuple(PARAMS)
+
+    @property
+    def _summary_title(self) -> str:
+        return f"Hierarchical log-scale model of {self.outcome} [{SCHEMA[self.outcome]['units']}]"
+
+    def _summary_header(self) -> list[str]:
+        return [
             f"observations {self.n_obs_}, participants {self.n_participants_}, "
-            f"reference speed {self.speed_ref_m_s_:g} m/s, reference mass {self.mass_ref_kg_:g} kg",
-            f"sampler {d.sampler}: {d}",
-            "=" * 78,
+            f"reference speed {self.speed_ref_m_s_:g} m/s, reference mass {self.mass_ref_kg_:g} kg"
         ]
-        tab = self.coef_.drop(columns="meaning").to_string(float_format=lambda v: f"{v:.4g}")
+
+    def _diagnostics_line(self) -> str:
+        return f"sampler {self.diagnostics_.sampler}: {self.diagnostics_}"
+
+    def _summary_notes(self) -> list[str]:
         ratio = self.ratio_.to_string(index=False, float_format=lambda v: f"{v:.3f}")
-        return "\n".join([*head, tab, "", "backward/forward ratio (population):", ratio])
+        return ["", "backward/forward ratio (population):", *ratio.splitlines()]
+
+    def _decorate_table(self, table: pd.DataFrame) -> pd.DataFrame:
+        return table.assign(meaning=[PARAMS[n] for n in table.index])
+
+    def to_dataframe(self, var_names=None) -> pd.DataFrame:
+        """Parameter table: :func:`arviz.summary` numbers (90 % interval) and each meaning."""
+        self._check_fitted()
+        return super().to_dataframe(var_names)
+
+    def summary(self, var_names=None):
+        """Printable parameter summary (:class:`~retrosim.bayes.results.Summary`).
+
+        ``summary().to_dataframe()`` gives the printed columns as numbers: ``mean``, ``sd``,
+        ``eti90_lb``, ``median``, ``eti90_ub``, ``r_hat``, ``ess_bulk``, ``ess_tail``,
+        ``meaning``, one row per parameter of :data:`PARAMS`; the header names the data and
+        the convergence gate, the notes give the population ratio by speed.
+        """
+        self._check_fitted()
+        return super().summary(var_names)
 
     def __repr__(self):
         state = "fitted" if hasattr(self, "idata_") else "not fitted"
@@ -827,7 +846,13 @@ class TrialFit:
         return evaluate_claims(self)
 
     def plot(self, kind="ratio", ax=None):
-        """Draw a figure: ``"ratio"`` (by speed), ``"ppc"`` or ``"prior_update"``."""
+        """Draw ``kind`` on ``ax`` (a new figure without pyplot when None); returns the Axes.
+
+        ``"ratio"`` (backward/forward ratio by speed), ``"ppc"`` (posterior predictive check),
+        ``"prior_update"`` (prior and posterior of the direction effect) or ``"parameters"``
+        (medians and 90 % intervals of the summary's parameters). The matplotlib backend is
+        never changed (see :func:`retrosim.trials.report.plot_fit`).
+        """
         self._check_fitted()
         from retrosim.trials.report import plot_fit
 
@@ -918,8 +943,8 @@ def fit_trials(data, outcome="vo2_ml_kg_min", *, source=None, **options) -> Tria
     **options
         ``prior_direction`` (mean, sd) of the population log backward/forward ratio, e.g.
         the published meta-analysis posterior; ``draws``, ``tune``, ``chains``, ``seed``,
-        ``gate``, ``sampler``, ``target_accept``, ``parameterization``: see
-        :class:`TrialFit`.
+        ``gate``, ``sampler``, ``target_accept``, ``parameterization``, ``compile_cache``:
+        see :class:`TrialFit` (``seed`` is required).
 
     Returns
     -------

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from retrosim.bayes.results import PosteriorResults
 from retrosim.trials.schema import SCHEMA
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,10 @@ def plot_fit(fit, kind="ratio", ax=None):
     Parameters
     ----------
     fit : retrosim.trials.fit.TrialFit
-    kind : {"ratio", "ppc", "prior_update"}
-        Backward/forward ratio by speed, posterior predictive check, or prior and posterior
-        of the population direction effect.
+    kind : {"ratio", "ppc", "prior_update", "parameters"}
+        Backward/forward ratio by speed, posterior predictive check, prior and posterior
+        of the population direction effect, or the parameters' medians and 90 % intervals
+        (:meth:`retrosim.bayes.results.PosteriorResults.plot`).
     ax : matplotlib.axes.Axes, optional
         Where to draw. By default a new :class:`matplotlib.figure.Figure` (6 x 4 in) made
         without pyplot, so the matplotlib backend is never touched (``ax.figure`` displays
@@ -76,10 +78,19 @@ def plot_fit(fit, kind="ratio", ax=None):
     -------
     matplotlib.axes.Axes
     """
+    kinds = ("ratio", "ppc", "prior_update", "parameters")
+    if kind not in kinds:
+        from retrosim.errors import InputError
+
+        raise InputError(
+            f"unknown plot {kind!r}; expected {', '.join(map(repr, kinds))}", argument="kind"
+        )
     if ax is None:
         from matplotlib.figure import Figure
 
-        ax = Figure(figsize=(6.0, 4.0), layout="constrained").add_subplot()
+        n_par = sum(n in fit.idata["posterior"] for n in fit.var_names)
+        height = 1.0 + 0.28 * n_par if kind == "parameters" else 4.0
+        ax = Figure(figsize=(6.0, height), layout="constrained").add_subplot()
     if kind == "ratio":
         _plot_ratio(fit, ax)
     elif kind == "ppc":
@@ -87,11 +98,7 @@ def plot_fit(fit, kind="ratio", ax=None):
     elif kind == "prior_update":
         _plot_prior(fit, ax)
     else:
-        from retrosim.errors import InputError
-
-        raise InputError(
-            f"unknown plot {kind!r}; expected 'ratio', 'ppc' or 'prior_update'", argument="kind"
-        )
+        PosteriorResults.plot(fit, ax=ax)
     return ax
 
 
@@ -210,7 +217,7 @@ def render_report(fit, claims: pd.DataFrame | None = None, figures=("ratio.png",
         "",
         "## Parameters (log scale)",
         "",
-        _md_table(fit.coef_.reset_index()),
+        _md_table(fit.summary().to_dataframe().reset_index()),
         "",
         "## Updating the evidence",
         "",
@@ -283,7 +290,7 @@ def write_outputs(fit, out_dir, *, claims=None) -> list[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         write_netcdf(fit.to_datatree(), tmp / "fit.nc")
-        fit.summary().to_csv(tmp / "summary.csv")
+        fit.summary().to_dataframe().to_csv(tmp / "summary.csv")
         fit.ratio_.to_csv(tmp / "ratio.csv", index=False)
         fit.participant_ratio_.to_csv(tmp / "participant_ratio.csv", index=False)
         if claims is None:

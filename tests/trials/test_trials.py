@@ -254,6 +254,15 @@ def test_dataframe_rows_are_index_labels():
     assert exc.value.row == 103 and exc.value.column == "mass_kg"
 
 
+def test_seed_is_required():
+    from retrosim.trials.fit import TrialFit
+
+    with pytest.raises(InputError, match="seed"):
+        TrialFit().fit(_base())
+    with pytest.raises(InputError, match="integer seed"):
+        fit_trials(_base(), seed=1.5)
+
+
 def test_outcome_not_in_file_and_unknown_outcome():
     with pytest.raises(InputError, match=r"'hr_bpm' is not a column.*vo2_ml_kg_min"):
         validate_trials(_base(), outcome="hr_bpm")
@@ -341,7 +350,7 @@ def fitted(sim):
 def test_fit_recovers_known_parameters(fitted, sim):
     _, truth = sim
     assert fitted.diagnostics_.passed, str(fitted.diagnostics_)
-    coef = fitted.summary()
+    coef = fitted.summary().to_dataframe()
     for name in (*FIXED, "sigma_trial", "sigma_participant", "sigma_participant_direction"):
         row = coef.loc[name]
         assert abs(row["median"] - truth[name]) < 3 * row["sd"], (name, row["median"], truth)
@@ -350,7 +359,7 @@ def test_fit_recovers_known_parameters(fitted, sim):
 def test_point_estimates_agree_with_mixedlm(fitted, sim):
     df, _ = sim
     ref = mixedlm_crosscheck(df, "vo2_ml_kg_min")
-    coef = fitted.summary()
+    coef = fitted.summary().to_dataframe()
     for name in FIXED:
         assert (
             abs(coef.loc[name, "mean"] - ref.loc[name, "estimate"])
@@ -370,7 +379,7 @@ def test_ratios_match_the_data(fitted):
     assert (pop["ratio_q5"] < pop["ratio_median"]).all()
     # at the reference speed the ratio is exp(beta_direction)
     at_ref = fitted.ratio_at(fitted.speed_ref_m_s_)["ratio_median"].iloc[0]
-    assert at_ref == pytest.approx(np.exp(fitted.summary().loc["beta_direction", "median"]),
+    assert at_ref == pytest.approx(np.exp(fitted.summary().to_dataframe().loc["beta_direction", "median"]),
                                    rel=1e-3)  # fmt: skip
     pr = fitted.participant_ratio_
     assert len(pr) == 10 * 4 and set(pr["participant_id"]) == set(obs["participant_id"])
@@ -436,7 +445,7 @@ def test_write_outputs_and_read_back(fitted, tmp_path):
     assert "synthetic" in report and "| energy_20_30 |" in report
     summary = pd.read_csv(out / "summary.csv", index_col=0)
     assert summary.loc["beta_direction", "median"] == pytest.approx(
-        fitted.summary().loc["beta_direction", "median"]
+        fitted.summary().to_dataframe().loc["beta_direction", "median"]
     )
 
 
@@ -448,6 +457,29 @@ def test_nothing_written_when_output_fails(fitted, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         trial_report.write_outputs(fitted, tmp_path / "fit")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_summary_speaks_the_results_api(fitted):
+    from retrosim.bayes.results import Summary
+
+    s = fitted.summary()
+    assert isinstance(s, Summary)
+    tab = s.to_dataframe()
+    assert list(tab.columns) == ["mean", "sd", "eti90_lb", "median", "eti90_ub", "r_hat",
+                                 "ess_bulk", "ess_tail", "meaning"]  # fmt: skip
+    assert "sigma_trial" in tab.index and "beta_walk" not in tab.index  # only fitted terms
+    # the numbers are the draws' own statistics (ArviZ), 5 % and 95 % quantiles as bounds
+    bd = fitted.posterior_draws_["beta_direction"]
+    row = tab.loc["beta_direction"]
+    assert row["median"] == pytest.approx(np.median(bd), rel=1e-9)
+    assert row["sd"] == pytest.approx(bd.std(ddof=1), rel=1e-6)
+    assert (row["eti90_lb"], row["eti90_ub"]) == pytest.approx(np.quantile(bd, [0.05, 0.95]))
+    text = str(s)
+    assert "vo2_ml_kg_min [mL/kg/min]" in text and "participants 10" in text
+    assert "backward/forward ratio (population):" in text and "5%" in text
+    assert "<table" in s._repr_html_()
+    assert fitted.to_dataframe().loc["beta_direction", "mcse_mean"] > 0
+    assert fitted.plot("parameters").get_yticklabels()[0].get_text() in tab.index
 
 
 def test_public_draws_ratio_and_predictive(fitted):
@@ -479,7 +511,7 @@ def test_compile_cache_reuses_the_model_on_new_data(fitted, sim):
     # the same design with every outcome 10 % higher: only the intercept moves, by ln 1.1
     scaled = TrialFit("vo2_ml_kg_min", **kw).fit(df.assign(vo2_ml_kg_min=df["vo2_ml_kg_min"] * 1.1))
     assert len(cache) == 1  # compiled once, the second table fed through with_data
-    coef, ref = scaled.summary(), fitted.summary()
+    coef, ref = scaled.to_dataframe(), fitted.summary().to_dataframe()
     shift = {"intercept": np.log(1.1)}
     for name in FIXED:
         diff = coef.loc[name, "mean"] - ref.loc[name, "mean"] - shift.get(name, 0.0)

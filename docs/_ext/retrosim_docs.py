@@ -110,6 +110,8 @@ class PublicNames(SphinxDirective):
                 continue  # defined here (documented on this page) or plain data
             doc = inspect.getdoc(obj) or ""
             first = _CITATION_MARK.sub("", doc.split("\n\n", 1)[0].replace("\n", " "))
+            # a short name in the summary means one of the defining module's objects
+            first = _SHORT_REF.sub(lambda m, home=home: f"{m[1]}`~{home}.{m[2]}`", first)
             rows += [f"   * - :py:obj:`{name}.{public} <{home}.{qualname}>`", f"     - {first}"]
         if not rows:
             return []
@@ -117,6 +119,7 @@ class PublicNames(SphinxDirective):
         return _parse(self, lines, name, titles=False)
 
 
+_SHORT_REF = re.compile(r"(:(?:py:)?(?:func|class|meth|attr|data|obj|exc):)`(\w+)`")
 _CITATION_MARK = re.compile(r"\s*\[[\w#*-]+\]_")
 _CITED = re.compile(r"\[([\w#*-]+)\]_")
 _DEFINED = re.compile(r"^\s*\.\. \[([\w#*-]+)\]")

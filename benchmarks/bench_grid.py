@@ -1,7 +1,7 @@
 """Throughput of the model grid vs a per-condition Python loop (same process, same run).
 
 A *condition-draw* is one cell (speed, mass, direction, mode, grade, draw) of the full grid.
-Two workloads, each timed on 1 thread and on 2 threads (``retrosim.models._kernels``; the machine has
+Two workloads, each timed on 1 thread and on 2 threads (``retrosim.models.set_threads``; the machine has
 2 cores), and each against a per-condition loop over the same public model functions with
 scalar inputs, measured in the same run:
 
@@ -140,7 +140,7 @@ def _peak_bytes(fn, draws):
 
 
 def run(n_draws=1000, repeat=9, loop_cells=300) -> dict:
-    from retrosim.models import _kernels
+    from retrosim import models
 
     load_before = os.getloadavg()
     params = _params(n_draws)
@@ -151,14 +151,14 @@ def run(n_draws=1000, repeat=9, loop_cells=300) -> dict:
         out[f"{name}_materialised_bytes_per_cd"] = round(_materialised_bytes(fn(params)) / cells, 1)
         rates = {}
         for n_threads in (1, 2):
-            _kernels.set_threads(n_threads)
+            models.set_threads(n_threads)
             fn(params)  # warm-up (imports, coefficient caches, thread pool)
             wall, cpu = _times(lambda fn=fn: fn(params), repeat)
             rates[n_threads] = cells / min(wall)
             out[f"{name}_{n_threads}thread_cd_per_s_best"] = cells / min(wall)
             out[f"{name}_{n_threads}thread_cd_per_s_median"] = cells / statistics.median(wall)
             out[f"{name}_{n_threads}thread_cpu_s_per_call"] = statistics.median(cpu)
-        _kernels.set_threads(None)
+        models.set_threads(None)
         t_loop = min(_times(lambda kt=knee_too: _loop(params, loop_cells, kt), 1)[0])
         loop_rate = loop_cells / t_loop
         out[f"{name}_loop_cd_per_s"] = loop_rate

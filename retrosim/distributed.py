@@ -595,18 +595,18 @@ def _dask_scheduler(scheduler):
     if scheduler is None and scheduler_address():
         scheduler = "distributed"  # get_client reads the address from the environment
     if scheduler in (None, "threads", "synchronous", "processes"):
-        from retrosim.models import _kernels
+        from retrosim import models
 
         # Blocks already run on one dask thread per core: keep the model's own element-wise
         # kernels serial meanwhile (no oversubscription), then restore their setting.
-        previous = _kernels.threads()
+        previous = models.threads()
         if scheduler in (None, "threads"):
-            _kernels.set_threads(1)
+            models.set_threads(1)
         try:
             with dask.config.set(scheduler=scheduler or "threads"):
                 yield
         finally:
-            _kernels.set_threads(previous)
+            models.set_threads(previous)
         return
     with using_client(None if scheduler == "distributed" else scheduler) as client:
         with dask.config.set(scheduler=client.get):

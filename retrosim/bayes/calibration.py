@@ -194,7 +194,7 @@ def priors(*, slope=False):
 
 def knee_reference_speed():
     """Speed of the knee inputs [m/s]: middle of Roos et al.'s range (press release, knee.csv)."""
-    return 0.5 * (kn._value("speed_low") + kn._value("speed_high"))
+    return 0.5 * (kn.parameter("speed_low") + kn.parameter("speed_high"))
 
 
 def design_row(quantity, mode, speed_m_s, *, slope=False):

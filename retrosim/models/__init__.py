@@ -12,4 +12,11 @@
 
 Nothing here imports PyMC, the Bayesian layers or the command line; calibrated parameters
 come in as arguments (see :mod:`retrosim.bayes.calibration`).
+
+:func:`threads` and :func:`set_threads` control the threads of the element-wise grid kernels
+(default :func:`retrosim.config.threads`, serial).
 """
+
+from retrosim.models._kernels import set_threads, threads
+
+__all__ = ["set_threads", "threads"]

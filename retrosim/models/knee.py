@@ -86,6 +86,7 @@ __all__ = [
     "from_gait",
     "knee_extensor_moment",
     "load_parameters",
+    "parameter",
     "pfj_force",
     "pfj_force_ratio",
     "pfj_stress",
@@ -151,7 +152,28 @@ def load_parameters():
     return table
 
 
-def _value(name, direction=None, column="value"):
+def parameter(name, direction=None, column="value"):
+    """One published value of ``knee.csv``: the row named ``name`` (and ``direction``).
+
+    Parameters
+    ----------
+    name : str
+        Row name, e.g. ``"knee_moment_peak"``.
+    direction : {"forward", "backward"}, optional
+        For direction-specific rows.
+    column : str
+        ``"value"`` (default) or ``"sd"``.
+
+    Returns
+    -------
+    float
+        The value in the row's ``units``.
+
+    Raises
+    ------
+    InputError
+        Naming the file, when not exactly one row matches.
+    """
     table = load_parameters()
     rows = table[table["name"] == name]
     if direction is not None:
@@ -194,18 +216,18 @@ def reference_inputs():
        backward running. J Orthop Sports Phys Ther 1995. PMID 7787851 (abstract read).
     """
     w_ref = np.mean(
-        [_value("pfj_force_peak_n", d) / _value("pfj_force_peak_bw", d) for d in DIRECTIONS]
+        [parameter("pfj_force_peak_n", d) / parameter("pfj_force_peak_bw", d) for d in DIRECTIONS]
     )
     out = {"reference_body_weight_n": float(w_ref)}
     for d in DIRECTIONS:
-        m, m_sd = _value("knee_moment_peak", d), _value("knee_moment_peak", d, "sd")
-        g, g_sd = _value("grf_at_peak_moment", d), _value("grf_at_peak_moment", d, "sd")
+        m, m_sd = parameter("knee_moment_peak", d), parameter("knee_moment_peak", d, "sd")
+        g, g_sd = parameter("grf_at_peak_moment", d), parameter("grf_at_peak_moment", d, "sd")
         lever = m / (g * w_ref)
         cv = np.sqrt(max((m_sd / m) ** 2 - (g_sd / g) ** 2, 0.0))
         out[d] = {
             "knee_flexion_deg": (
-                _value("knee_flexion_at_peak_moment", d),
-                _value("knee_flexion_at_peak_moment", d, "sd"),
+                parameter("knee_flexion_at_peak_moment", d),
+                parameter("knee_flexion_at_peak_moment", d, "sd"),
             ),
             "lever_arm_m": (float(lever), float(lever * cv)),
         }
@@ -299,8 +321,8 @@ def pfj_force_ratio(knee_flexion_deg):
 @functools.cache
 def _area_table_mm2():
     angles = np.array([0.0, 30.0, 60.0])
-    areas = np.array([_value(f"pfj_area_male_unloaded_{a}deg") for a in (0, 30, 60)])
-    gain = 1.0 + _value("pfj_area_weight_bearing_increase") / 100.0
+    areas = np.array([parameter(f"pfj_area_male_unloaded_{a}deg") for a in (0, 30, 60)])
+    gain = 1.0 + parameter("pfj_area_weight_bearing_increase") / 100.0
     return angles, areas, gain
 
 
@@ -448,9 +470,9 @@ DIRECTION_EFFECTS = ("dir_knee_flexion", "dir_knee_lever_arm")
 
 def _log_ratio(name, n, r):
     """ln(B/F) of a Roos outcome and its paired delta-method variance (n subjects, corr. r)."""
-    m_f, m_b = _value(name, "forward"), _value(name, "backward")
-    v_f = _value(name, "forward", "sd") ** 2 / (n * m_f**2)
-    v_b = _value(name, "backward", "sd") ** 2 / (n * m_b**2)
+    m_f, m_b = parameter(name, "forward"), parameter(name, "backward")
+    v_f = parameter(name, "forward", "sd") ** 2 / (n * m_f**2)
+    v_b = parameter(name, "backward", "sd") ** 2 / (n * m_b**2)
     return float(np.log(m_b / m_f)), float(v_f + v_b - 2.0 * r * np.sqrt(v_f * v_b))
 
 
@@ -484,7 +506,7 @@ def roos_direction_effects(r=None):
 
         r = DEFAULT_R
     r = float(check_range("r", r, -1.0, 1.0, "1 (correlation)", lo_inclusive=True))
-    n = _value("roos_n")
+    n = parameter("roos_n")
     flex, v_flex = _log_ratio("knee_flexion_at_peak_moment", n, r)
     mom, v_mom = _log_ratio("knee_moment_peak", n, r)
     grf, v_grf = _log_ratio("grf_at_peak_moment", n, r)

@@ -186,8 +186,9 @@ def test_roos_matched_speed_with_draws():
     assert pfj[1].mean() < pfj[0].mean()
 
 
-def test_roos_with_gait_model_if_available():
-    gait_mod = pytest.importorskip("retrosim.models.gait")
+def test_roos_with_gait_model():
+    from retrosim.models import gait as gait_mod
+
     mass = knee.reference_inputs()["reference_body_weight_n"] / G
     g = gait_mod.gait(3.0, mass, direction=DIRS, mode="run")
     out = knee.from_gait(g, mass_kg=mass, direction=DIRS, mode="run", speed_m_s=3.0)
@@ -423,7 +424,8 @@ def test_missing_gait_key_and_bad_draw_count():
 
 
 def test_parameter_file_agrees_with_evidence_dataset():
-    evidence = pytest.importorskip("retrosim.evidence.tables")
+    from retrosim.evidence import tables as evidence
+
     table = evidence.load()
     pairs = {
         "pfj_force_bw": "pfj_force_peak",

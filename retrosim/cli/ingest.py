@@ -96,9 +96,9 @@ def run(args) -> int:
     out = args.out or (results_dir(create=False) / "ingest")
     from pathlib import Path
 
-    from retrosim.ingest.pipeline import _check_out
+    from retrosim.ingest.pipeline import check_output_folder
 
-    _check_out(Path(out))  # refuse a foreign folder before the work
+    check_output_folder(Path(out))  # refuse a foreign folder before the work
     res = process_folder(args.folder, protocol=args.protocol, options=opts)
     written = write_results(res, out)
     n_flag = int((res.stages["flags"] != "").sum())

@@ -26,7 +26,14 @@ from retrosim.ingest import report as _report
 from retrosim.ingest import table as _table
 from retrosim.ingest.protocol import PROTOCOL_NAME, Stage, read_protocol
 
-__all__ = ["IngestOptions", "IngestResult", "ingest_folder", "process_folder", "write_results"]
+__all__ = [
+    "IngestOptions",
+    "IngestResult",
+    "check_output_folder",
+    "ingest_folder",
+    "process_folder",
+    "write_results",
+]
 
 #: Marker file of an ingest output folder (an existing one may be replaced).
 MARKER = "ingest.json"
@@ -277,7 +284,8 @@ def _sha256(path):
     return h.hexdigest()
 
 
-def _check_out(out: Path):
+def check_output_folder(out: Path):
+    """Refuse ``out`` unless it is new, empty, or an earlier ingest output (InputError)."""
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a folder", argument="out")
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
@@ -295,7 +303,7 @@ def write_results(result: IngestResult, out) -> list[Path]:
     in ``out`` is replaced, any other non-empty folder is refused.
     """
     out = Path(out)
-    _check_out(out)
+    check_output_folder(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -385,7 +393,7 @@ def _write_into(res: IngestResult, d: Path, out: Path) -> list[str]:
 
 def ingest_folder(folder, out, *, protocol=None, options=None) -> IngestResult:
     """Process a lab folder and write the outputs (see :func:`process_folder`)."""
-    _check_out(Path(out))
+    check_output_folder(Path(out))
     res = process_folder(folder, protocol=protocol, options=options)
     write_results(res, out)
     return res

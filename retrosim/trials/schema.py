@@ -736,9 +736,3 @@ def _finish(out: pd.DataFrame) -> pd.DataFrame:
     df["mode"] = pd.Categorical(df["mode"], categories=MODES)
     ordered = [c for c in SCHEMA if c in df.columns]
     return df[ordered]
-
-
-# The former private names, still used by retrosim.ingest.protocol; remove once it imports
-# the public ones above.
-_raise, _rows, _is_missing = raise_problems, rows_where, missing_mask
-_parse_numeric, _fmt_examples, _suggest = parse_numeric, format_examples, suggest_name

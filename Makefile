@@ -49,7 +49,7 @@ paper: $(STAMP)
 # -E reads every page afresh, so every build reports every warning; -W --keep-going lists them
 # all, then fails.
 docs: $(STAMP)
-	@rm -rf docs/api/generated
+	@rm -rf docs/_build/html docs/api/generated
 	@$(PY) -m sphinx -b html -E -W --keep-going -j auto docs docs/_build/html
 
 bench: $(STAMP)

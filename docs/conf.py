@@ -99,3 +99,4 @@ html_theme_options = {
 }
 html_static_path: list[str] = []
 html_show_sourcelink = False
+html_copy_source = False

@@ -75,8 +75,7 @@ for method in ("REML", "DL", "PM"):
 
 # %%
 fit = inference.fit(effects, draws=DRAWS, tune=TUNE, chains=CHAINS, seed=11, gate="warn")
-print(fit.diagnostics)
-fit.table().head(8).round(3)
+fit.summary()  # printable (print(fit.summary())); numbers: fit.to_dataframe()
 
 # %% [markdown]
 # ## 4. Verdicts

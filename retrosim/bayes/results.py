@@ -32,8 +32,10 @@ Subclass :class:`PosteriorResults` and provide
 and optionally ``diagnostics`` (a :class:`~retrosim.bayes.sampling.Diagnostics`; computed from
 ``idata`` with :func:`retrosim.bayes.sampling.diagnose` when absent), ``ci_prob`` (central
 interval probability, 0.95), ``_summary_header()`` (list of lines under the title),
-``_summary_notes()`` (lines under the table) and ``_decorate_table(table)`` (add columns, e.g.
-what each parameter means).
+``_summary_notes()`` (lines under the table), ``_diagnostics_line()`` (the header's last line,
+default ``"diagnostics: <gate outcome>"``), ``_summary_columns`` (the printed columns; ``"lo"``
+and ``"hi"`` stand for the interval bounds) and ``_decorate_table(table)`` (add columns, e.g.
+what each parameter means; added columns are printed after the standard ones).
 
 References
 ----------
@@ -50,7 +52,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["PosteriorResults", "Summary", "interval_columns", "posterior_table"]
+__all__ = [
+    "PosteriorResults",
+    "Summary",
+    "interval_columns",
+    "posterior_columns",
+    "posterior_table",
+]
 
 #: Display format of a column in the text and HTML tables (others: 3 decimals).
 FORMATS = {
@@ -176,6 +184,13 @@ def interval_columns(ci_prob: float) -> tuple[str, str]:
     return f"eti{pct}_lb", f"eti{pct}_ub"
 
 
+def posterior_columns(ci_prob: float = 0.95) -> tuple:
+    """Columns of :func:`posterior_table`, in order."""
+    lo, hi = interval_columns(ci_prob)
+    return ("mean", "sd", "median", lo, hi, "r_hat", "ess_bulk", "ess_tail", "mcse_mean",
+            "mcse_sd")  # fmt: skip
+
+
 def posterior_table(idata, var_names=None, *, ci_prob=0.95) -> pd.DataFrame:
     """:func:`arviz.summary` of ``idata``'s posterior, unrounded, with the median added.
 
@@ -187,12 +202,10 @@ def posterior_table(idata, var_names=None, *, ci_prob=0.95) -> pd.DataFrame:
 
     kw = dict(var_names=list(var_names) if var_names is not None else None,
               ci_prob=ci_prob, ci_kind="eti", round_to="none")  # fmt: skip
-    tab = pd.DataFrame(az.summary(idata, kind="all", **kw))
-    med = pd.DataFrame(az.summary(idata, kind="stats_median", **kw))["median"]
-    lo, hi = interval_columns(ci_prob)
-    cols = ["mean", "sd", "median", lo, hi, "r_hat", "ess_bulk", "ess_tail", "mcse_mean",
-            "mcse_sd"]  # fmt: skip
-    tab = tab.join(med)[cols]
+    with np.errstate(divide="ignore", invalid="ignore"):  # stuck chains: see diagnose()
+        tab = pd.DataFrame(az.summary(idata, kind="all", **kw))
+        med = pd.DataFrame(az.summary(idata, kind="stats_median", **kw))["median"]
+    tab = tab.join(med)[list(posterior_columns(ci_prob))]
     tab.index.name = "parameter"
     return tab
 
@@ -221,6 +234,9 @@ class PosteriorResults:
     def _decorate_table(self, table: pd.DataFrame) -> pd.DataFrame:
         return table
 
+    def _diagnostics_line(self) -> str:
+        return f"diagnostics: {self._gate()}"
+
     def _present(self, var_names):
         names = self.var_names if var_names is None else var_names
         if names is None:
@@ -248,10 +264,11 @@ class PosteriorResults:
         lo, hi = interval_columns(self.ci_prob)
         alias = {"lo": lo, "hi": hi}
         cols = [alias.get(c, c) for c in self._summary_columns]
-        cols += [c for c in tab.columns if c not in cols and not c.startswith(("mcse", "eti"))]
+        standard = posterior_columns(self.ci_prob)
+        cols += [c for c in tab.columns if c not in standard]  # the subclass's own columns
         tail = (1.0 - self.ci_prob) / 2.0
         labels = {lo: f"{100 * tail:g}%", "median": "50%", hi: f"{100 * (1 - tail):g}%"}
-        header = [*self._summary_header(), f"diagnostics: {self._gate()}"]
+        header = [*self._summary_header(), self._diagnostics_line()]
         return Summary(tab[[c for c in cols if c in tab.columns]], title=self._summary_title,
                        header=header, notes=self._summary_notes(), labels=labels)  # fmt: skip
 

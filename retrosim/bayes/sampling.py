@@ -11,6 +11,18 @@ then computes the diagnostics that decide whether a posterior may be reported:
 
 following Vehtari et al. (2021) [1]_.
 
+Conventions of every fit in retrosim (meta-analysis, calibration, lab trials):
+
+* ``seed`` is a required keyword argument: no fitting or checking function has a default
+  seed, so every posterior names the seed it came from (``RetroChain``'s calibrated draws use
+  the documented :data:`retrosim.bayes.calibration.POSTERIOR_SEED`);
+* ``gate="raise"`` is the default: a posterior that fails the gate raises
+  :class:`retrosim.errors.ConvergenceError`. ``"warn"`` (log and return; the command line
+  passes it when asked to allow unconverged fits) and ``"off"`` (refits whose convergence is
+  reported in their tables) are chosen explicitly;
+* results speak the API of :mod:`retrosim.bayes.results` (``summary()``, ``to_dataframe()``,
+  ``to_netcdf()``, ``plot(ax=None)``, ``diagnostics``).
+
 References
 ----------
 .. [1] A. Vehtari, A. Gelman, D. Simpson, B. Carpenter, P.-C. Bürkner, "Rank-normalization,
@@ -22,7 +34,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import warnings
 from dataclasses import asdict, dataclass, field, replace
 
 import arviz as az
@@ -153,9 +164,12 @@ def diagnose(idata, var_names=None, *, rhat_max=RHAT_MAX, ess_min=ESS_MIN, sampl
     post = idata["posterior"].to_dataset()
     if var_names is not None:
         post = post[list(var_names)]
-    rhat = az.rhat(post)
-    ess_bulk = az.ess(post, method="bulk")
-    ess_tail = az.ess(post, method="tail")
+    # a stuck chain (zero variance) makes ArviZ divide by zero: R-hat is then inf or NaN, which
+    # the gate reports as a failure, so numpy's division warnings say nothing more
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rhat = az.rhat(post)
+        ess_bulk = az.ess(post, method="bulk")
+        ess_tail = az.ess(post, method="tail")
     neg_rhat, rhat_var = _min_over_vars(-rhat)
     bulk, bulk_var = _min_over_vars(ess_bulk)
     tail, tail_var = _min_over_vars(ess_tail)
@@ -279,8 +293,7 @@ def sample(
         import pymc as pm
 
         model = _built(model)
-        with model, warnings.catch_warnings(), strict_numerics():
-            warnings.simplefilter("ignore", UserWarning)
+        with model, strict_numerics():
             idata = pm.sample(
                 draws=draws,
                 tune=tune,

@@ -287,13 +287,16 @@ class FrequentistResult(_Coefficients):
         x_arr = None if x is None else np.asarray(x, dtype=float)
         return out[0] if x_arr is None or x_arr.ndim < 2 else out
 
-    def summary(self, method="wald") -> str:
-        """A statsmodels-like text table (Wald by default; ``method`` as in :meth:`conf_int`)."""
-        frame = self.summary_frame(0.95, method)
-        label = "z" if frame.attrs["method"] == "wald" else "t"
-        lines = [
-            f"Random-effects meta-analysis (k = {self.k}; tau² estimator: {self.method})",
-            "=" * 74,
+    def to_dataframe(self, level=0.95, method="wald"):
+        """The coefficient table as numbers (:meth:`summary_frame`)."""
+        return self.summary_frame(level, method)
+
+    def summary(self, method="wald", level=0.95):
+        """A statsmodels-like :class:`~retrosim.bayes.results.Summary` (Wald by default;
+        ``method`` as in :meth:`conf_int`): ``print`` it, display it in Jupyter, or take its
+        numbers with ``to_dataframe()``."""
+        frame = self.summary_frame(level, method)
+        header = [
             f"tau²  {self.tau2:10.4f}"
             + (f"  (SE {self.se_tau2:.4f})" if np.isfinite(self.se_tau2) else ""),
             f"tau   {np.sqrt(self.tau2):10.4f}",
@@ -301,24 +304,40 @@ class FrequentistResult(_Coefficients):
             f"Q({self.df_q}) = {self.q:.4f}, p = {stats.chi2.sf(self.q, self.df_q):.4g}",
         ]
         if frame.attrs["method"] != "wald":
-            lines.append(
+            header.append(
                 f"{frame.attrs['method']}: t({self.df_resid}), "
                 f"variance factor {self.variance_factor(method):.4f}"
             )
-        lines += [
-            "-" * 74,
-            f"{'':<14}{'coef':>10}{'se':>10}{label:>10}{'p':>10}{'[0.025':>10}{'0.975]':>10}",
-        ]
-        for name, r in frame.iterrows():
-            lines.append(
-                f"{name:<14}{r.coef:10.4f}{r.se:10.4f}{r.statistic:10.3f}"
-                f"{r.p_value:10.4f}{r.ci_low:10.4f}{r.ci_upp:10.4f}"
-            )
-        lines.append("=" * 74)
-        return "\n".join(lines)
+        return _coefficient_summary(
+            frame,
+            f"Random-effects meta-analysis (k = {self.k}; tau² estimator: {self.method})",
+            header,
+            "z" if frame.attrs["method"] == "wald" else "t",
+            level,
+        )
 
     def __str__(self) -> str:
-        return self.summary()
+        return self.summary().as_text()
+
+
+def _coefficient_summary(frame, title, header, label, level):
+    """The :class:`~retrosim.bayes.results.Summary` of a coefficient table."""
+    from retrosim.bayes.results import Summary
+
+    tail = (1.0 - level) / 2.0
+    cols = ["coef", "se", "statistic", "p_value", "ci_low", "ci_upp"]
+    return Summary(
+        frame[cols],
+        title=title,
+        header=header,
+        formats={c: "{:.4f}" for c in cols if c != "statistic"},
+        labels={
+            "statistic": label,
+            "p_value": "p",
+            "ci_low": f"[{tail:g}",
+            "ci_upp": f"{1 - tail:g}]",
+        },
+    )
 
 
 def _new_x(p, x, names):
@@ -723,6 +742,24 @@ class MultilevelResult(_Coefficients):
             },
             index=pd.Index(list(self.names), name="coefficient"),
         )
+
+    def to_dataframe(self, level=0.95):
+        """The coefficient table as numbers (:meth:`summary_frame`)."""
+        return self.summary_frame(level)
+
+    def summary(self, level=0.95):
+        """The fit as a printable :class:`~retrosim.bayes.results.Summary` (Wald intervals)."""
+        header = [
+            f"sigma² study      {self.sigma2_study:10.4f}",
+            f"sigma² condition  {self.sigma2_condition:10.4f}",
+            f"studies {self.n_studies}, REML iterations {self.iterations}, "
+            f"converged {self.converged}, identified {self.identified}",
+        ] + ([self.note] if self.note else [])
+        title = f"Multilevel random-effects meta-analysis (k = {self.k} conditions)"
+        return _coefficient_summary(self.summary_frame(level), title, header, "z", level)
+
+    def __str__(self) -> str:
+        return self.summary().as_text()
 
     def prediction_interval(self, level=0.95, x=None, pi_type="default"):
         """``b ± z sqrt(se² + sigma2_study + sigma2_condition)`` [ln ratio] (metafor

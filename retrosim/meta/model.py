@@ -94,7 +94,6 @@ References
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -102,6 +101,7 @@ import pandas as pd
 from scipy import stats
 
 from retrosim._checks import check_choice
+from retrosim.bayes.results import PosteriorResults
 from retrosim.errors import InputError
 from retrosim.meta.frequentist import (
     FrequentistResult,
@@ -858,9 +858,7 @@ def _compiled(design: MetaDesign, priors: Priors, robust: bool, marginal: bool):
     )
     if key not in _COMPILED:
         model = build_model(design, priors, robust=robust, marginal=marginal)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _COMPILED[key] = compile_model(model)
+        _COMPILED[key] = compile_model(model)
     return _COMPILED[key]
 
 
@@ -914,25 +912,23 @@ def _sample(
     sampled = list(SAMPLED_VARS) + (["nu"] if robust else [])
     if design.n_latent:
         sampled.append("direction_yi")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        idata, raw = sample(
-            lambda: build_model(design, priors, robust=robust, marginal=marginal),
-            compiled=compiled,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            sampler=sampler,
-            var_names=sampled,
-            gate="off",
-            progress=progress,
-            target_accept=target_accept,
-            nutpie_kwargs={"adaptation": adaptation} if adaptation != "diag" else None,
-            # the numba density is called from Python: 2 chain threads only contend for the
-            # GIL (measured: 2.96 s on 1 core vs 6.4 s on 2 for the claims fit)
-            cores=1 if compiled is not None and _is_pyfunc(compiled) else None,
-        )
+    idata, raw = sample(
+        lambda: build_model(design, priors, robust=robust, marginal=marginal),
+        compiled=compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        sampler=sampler,
+        var_names=sampled,
+        gate="off",
+        progress=progress,
+        target_accept=target_accept,
+        nutpie_kwargs={"adaptation": adaptation} if adaptation != "diag" else None,
+        # the numba density is called from Python: 2 chain threads only contend for the
+        # GIL (measured: 2.96 s on 1 core vs 6.4 s on 2 for the claims fit)
+        cores=1 if compiled is not None and _is_pyfunc(compiled) else None,
+    )
     post = idata["posterior"].to_dataset()
     if marginal:
         flat = {k: _stack(post[k].values) for k in post.data_vars}
@@ -1471,7 +1467,7 @@ class MarginalDensity:
         bound scales with the family's heterogeneity (with ``sc = se`` the latent values of one
         study and ``tau_study`` formed a funnel that made NUTS diverge; softplus rather than exp,
         whose Gaussian upper tail becomes a doubly exponential wall in ``u``). Returns ``y``,
-        ``log_jac`` (log |dy/du|, including ``log se`` of the t scale), the derivatives of both
+        ``log_jac`` (``log |dy/du|``, including ``log se`` of the t scale), the derivatives of both
         with respect to ``u``, ``r`` and the family's ``ln tau_total`` and ``s2`` (se²), ``r``.
         """
         z = np.asarray(z, float)
@@ -1683,18 +1679,29 @@ def conditional_draws(design: MetaDesign, priors: Priors, params: dict, rng) -> 
 
 
 @dataclass
-class MetaResult:
+class MetaResult(PosteriorResults):
     """A Bayesian meta-analysis fit.
+
+    Speaks the results API of :class:`retrosim.bayes.results.PosteriorResults`:
+    ``summary()`` (a printable :class:`~retrosim.bayes.results.Summary` of ``var_names``:
+    mean, sd, 2.5/50/97.5 % quantiles, R-hat, bulk and tail ESS from :func:`arviz.summary`),
+    ``to_dataframe()``, ``to_netcdf(path)``, ``plot(ax=None)`` and ``diagnostics``.
 
     Attributes
     ----------
     idata : xarray.DataTree
         ``posterior``, ``sample_stats`` and ``observed_data`` groups.
     diagnostics : retrosim.bayes.sampling.Diagnostics
+        The convergence gate's outcome, with per-parameter R-hat and ESS as data.
     design : MetaDesign
     priors : Priors
     robust : bool
+    marginal : bool
+    seed : int
+        Seed of the fit; also the default seed of :meth:`predictive_draws`.
     """
+
+    _summary_title = "Bayesian random-effects meta-regression of ln(backward/forward)"
 
     idata: object
     diagnostics: object
@@ -1702,7 +1709,12 @@ class MetaResult:
     priors: Priors
     robust: bool = False
     marginal: bool = True
-    seed: int = 0
+    seed: int = field(kw_only=True)
+
+    @property
+    def var_names(self) -> tuple:
+        """Parameters of the summary, the plot and the gate (:data:`GATE_VARS`, robust: ``nu``)."""
+        return tuple(GATE_VARS) + (("nu",) if self.robust else ())
 
     @property
     def converged(self) -> bool:
@@ -1768,78 +1780,18 @@ class MetaResult:
         )
         return mean + sd * rng.standard_normal(mean.shape)
 
-    def table(self, var_names=GATE_VARS) -> pd.DataFrame:
-        """Posterior summary: mean, sd, 2.5/50/97.5 % quantiles, R-hat, bulk and tail ESS."""
-        import arviz as az
-
-        post = self.idata["posterior"].to_dataset()[list(var_names)]
-        rhat = az.rhat(post)
-        ess_b = az.ess(post, method="bulk")
-        ess_t = az.ess(post, method="tail")
-        rows = []
-        for name in var_names:
-            da = post[name]
-            dims = [dd for dd in da.dims if dd not in ("chain", "draw")]
-            stacked = da.stack(sample=("chain", "draw"))
-            if dims:
-                flat = (
-                    stacked.stack(elem=dims) if len(dims) > 1 else stacked.rename({dims[0]: "elem"})
-                )
-                labels = [
-                    "[" + ",".join(map(str, e if isinstance(e, tuple) else (e,))) + "]"
-                    for e in flat["elem"].values
-                ]
-                vals = flat.transpose("elem", "sample").values
-                rh = np.ravel(rhat[name].values)
-                eb = np.ravel(ess_b[name].values)
-                et = np.ravel(ess_t[name].values)
-            else:
-                labels = [""]
-                vals = stacked.values[None, :]
-                rh, eb, et = [float(rhat[name])], [float(ess_b[name])], [float(ess_t[name])]
-            for i, lab in enumerate(labels):
-                v = vals[i]
-                q = np.quantile(v, [0.025, 0.5, 0.975])
-                rows.append(
-                    {
-                        "parameter": name + lab,
-                        "mean": v.mean(),
-                        "sd": v.std(ddof=1),
-                        "2.5%": q[0],
-                        "50%": q[1],
-                        "97.5%": q[2],
-                        "r_hat": rh[i],
-                        "ess_bulk": eb[i],
-                        "ess_tail": et[i],
-                    }
-                )
-        return pd.DataFrame(rows).set_index("parameter")
-
-    def summary(self) -> str:
-        """A statsmodels-like text table of the fit."""
+    def _summary_header(self) -> list[str]:
         d = self.design
-        tab = self.table()
-        head = [
-            "Bayesian random-effects meta-regression of ln(backward/forward)",
-            "=" * 92,
+        return [
             f"rows (conditions): {d.n_rows:<6} clusters (studies x family): {len(d.clusters):<5}"
             f" families: {len(d.families)}",
             f"likelihood of study effects: {'Student-t' if self.robust else 'normal'}   "
-            f"r prior: Beta({self.priors.r_a:g}, {self.priors.r_b:g})",
-            f"diagnostics: {self.diagnostics}",
-            "-" * 92,
-            f"{'parameter':<36}{'mean':>8}{'sd':>8}{'2.5%':>8}{'50%':>8}{'97.5%':>8}"
-            f"{'r_hat':>7}{'ess_b':>8}",
+            f"r prior: Beta({self.priors.r_a:g}, {self.priors.r_b:g})   "
+            f"tau_study prior: {self.priors.describe_tau()}",
         ]
-        body = [
-            f"{name:<36.36}{r['mean']:8.3f}{r['sd']:8.3f}{r['2.5%']:8.3f}{r['50%']:8.3f}"
-            f"{r['97.5%']:8.3f}{r['r_hat']:7.3f}{r['ess_bulk']:8.0f}"
-            for name, r in tab.iterrows()
-        ]
-        return "\n".join(head + body + ["=" * 92])
 
     def __str__(self) -> str:
-        return self.summary()
+        return self.summary().as_text()
 
 
 def fit(
@@ -1853,7 +1805,7 @@ def fit(
     chains: int = 4,
     seed,
     sampler: str = "nutpie",
-    gate: str = "warn",
+    gate: str = "raise",
     progress: bool = False,
     target_accept: float = 0.95,
     marginal: bool = True,
@@ -1873,10 +1825,14 @@ def fit(
         Condition-within-study random effects.
     draws, tune, chains : int
     seed : int
-        Required.
+        Required (every fit in retrosim takes an explicit seed; none has a default).
     sampler : {'nutpie', 'pymc'}
     gate : {'raise', 'warn', 'off'}
-        Convergence gate behaviour; the diagnostics are always kept on the result.
+        Convergence gate behaviour: ``'raise'`` (the default of every library fit) raises
+        :class:`retrosim.errors.ConvergenceError`; ``'warn'`` logs and returns the fit (the
+        command line passes it for ``--allow-unconverged``); ``'off'`` for refits whose
+        convergence is reported instead (sensitivity, LOSO, SBC). The diagnostics are always
+        kept on the result.
     target_accept : float
         NUTS target acceptance (0.95). Measured on the claims evidence with the half-Cauchy
         heterogeneity prior (the heaviest tail of the sensitivity variants): 2 of 20 seeds
@@ -2094,7 +2050,7 @@ def prior_predictive_summary(
 
     For each family: quantiles of the mean effect at the family's mean speed (``alpha``) and of
     the observed ln ratios ``y`` (all rows of the family pooled), plus the prior probability of
-    an implausible |effect| > 100 %.
+    an implausible ``|effect|`` > 100 %.
     """
     design = design if isinstance(design, MetaDesign) else MetaDesign.from_frame(design)
     rng = np.random.default_rng(seed)

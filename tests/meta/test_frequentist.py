@@ -128,8 +128,22 @@ def test_summary_frame_and_text():
     assert (t["df"] == 11).all()
     se = res.se * np.sqrt(res.hksj_scale)
     assert t["p_value"].to_numpy() == pytest.approx(2 * stats.t.sf(np.abs(res.beta / se), 11))
-    assert "t(11)" in res.summary("hksj") and "ablat" in res.summary("hksj")
-    assert str(res) == res.summary()  # the default text table stays the Wald one
+    text = res.summary("hksj").as_text()
+    assert "t(11)" in text and "ablat" in text
+    assert str(res) == res.summary().as_text()  # the default text table stays the Wald one
+
+
+def test_summary_object_carries_the_coefficients():
+    """Text and HTML show the fit's coefficients; to_dataframe gives the numbers unrounded."""
+    yi, vi = bcg_rr()
+    res = fq.reml(yi, vi, np.column_stack([np.ones(13), ABLAT]), names=["intrcpt", "ablat"])
+    summ = res.summary()
+    np.testing.assert_array_equal(summ.to_dataframe()["coef"], res.beta)
+    pd.testing.assert_frame_equal(res.to_dataframe(), res.summary_frame())
+    lo, hi = res.conf_int()[1]
+    for shown in (f"{res.beta[1]:.4f}", f"{lo:.4f}", f"{hi:.4f}", "[0.025", "0.975]"):
+        assert shown in summ.as_text() and shown in summ.as_html()
+    assert str(summ) == summ.as_text() and summ._repr_html_() == summ.as_html()
 
 
 # --- published metafor output (README) ---------------------------------------------------------

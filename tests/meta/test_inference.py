@@ -77,7 +77,7 @@ def test_reml_meta_regression_matches_metafor_bcg():
     assert res.beta[0] == pytest.approx(0.2515, abs=5e-5)
     assert res.beta[1] == pytest.approx(-0.0291, abs=5e-5)
     assert res.q == pytest.approx(30.7331, abs=5e-4)
-    assert "ablat" in res.summary()
+    assert "ablat" in res.summary().as_text()
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,7 @@ def test_pm_and_dl_match_metafor_kacker():
 
 
 def _our_energy_rows():
-    evidence = pytest.importorskip("retrosim.evidence.tables")
+    from retrosim.evidence import tables as evidence
     df = evidence.effect_sizes()
     df = df[df["primary"].astype(bool) & (df["outcome_family"].isin(["energy", "heart_rate"]))]
     return df["yi"].to_numpy(float), df["vi"].to_numpy(float)
@@ -182,7 +182,7 @@ def test_prior_predictive_matches_closed_form():
 @pytest.fixture(scope="module")
 def recovery_fit():
     df, truth = _sim(11, alpha=0.25, b_speed=0.08, tau_study=0.1, tau_cond=0.03, r=0.7)
-    res = inf.fit(df, draws=500, tune=500, chains=2, seed=5, target_accept=0.95)
+    res = inf.fit(df, draws=500, tune=500, chains=2, seed=5, target_accept=0.95, gate="warn")
     return res, truth
 
 
@@ -194,7 +194,50 @@ def test_bayesian_recovers_known_parameters(recovery_fit):
         assert lo < truth[name][0] < hi, name
     assert abs(np.median(res.draws("alpha")) - truth["alpha"][0]) < 0.1
     assert res.draws("alpha").std() < 0.06
-    assert "alpha[energy]" in res.summary()
+    assert "alpha[energy]" in res.summary().as_text()
+
+
+def test_meta_summary_is_arviz_summary(recovery_fit, tmp_path):
+    """The printed, HTML and tabular summaries carry ArviZ's numbers (computed here directly)."""
+    import arviz as az
+    import matplotlib
+    import xarray as xr
+    from matplotlib.figure import Figure
+
+    res, _ = recovery_fit
+    names = ["alpha", "tau_study", "r"]
+    ref = az.summary(res.idata, var_names=names, ci_kind="eti", ci_prob=0.95, round_to="none")
+    tab = res.to_dataframe(names)
+    for col in ("mean", "sd", "eti95_lb", "eti95_ub", "r_hat", "ess_bulk", "ess_tail"):
+        np.testing.assert_allclose(tab[col], ref.loc[tab.index, col], rtol=1e-12)
+    # the median is the draws' median, the interval their 2.5 and 97.5 % quantiles
+    alpha = res.idata["posterior"]["alpha"].values[..., 0].ravel()
+    assert tab.loc["alpha[energy]", "median"] == pytest.approx(np.median(alpha), rel=1e-12)
+    assert tab.loc["alpha[energy]", "eti95_lb"] == pytest.approx(np.quantile(alpha, 0.025))
+    summ = res.summary(names)
+    text, page = summ.as_text(), summ.as_html()
+    assert str(summ) == text and summ._repr_html_() == page
+    for label in ("alpha[energy]", "tau_study[energy]", "r"):
+        for col in ("mean", "sd", "eti95_ub"):
+            assert f"{ref.loc[label, col]:.3f}" in text and f"{ref.loc[label, col]:.3f}" in page
+        assert f"{ref.loc[label, 'ess_bulk']:.0f}" in text
+    assert "97.5%" in text and "diagnostics: max R-hat" in text
+    assert str(res) == res.summary().as_text()
+    # the gate's per-parameter data are ArviZ's R-hat and ESS
+    diag = res.diagnostics.to_dataframe()
+    np.testing.assert_allclose(diag.loc[ref.index, "r_hat"], ref["r_hat"], rtol=1e-12)
+    assert diag["r_hat"].max() == pytest.approx(res.diagnostics.max_rhat)
+    # plot draws on the given axes and leaves the backend alone; to_netcdf round-trips
+    backend = matplotlib.get_backend()
+    ax = Figure().add_subplot()
+    assert res.plot(ax=ax) is ax and len(ax.lines) >= 1
+    assert matplotlib.get_backend() == backend
+    back = xr.open_datatree(res.to_netcdf(tmp_path / "meta.nc"), engine="h5netcdf")
+    np.testing.assert_array_equal(
+        back["posterior"]["alpha"].values,
+        res.draws("alpha").reshape(back["posterior"]["alpha"].shape),
+    )
+    assert set(back.children) == set(res.idata.children)
 
 
 def test_posterior_predictive_check_covers_the_data(recovery_fit):
@@ -224,6 +267,7 @@ def test_flat_priors_agree_with_reml():
         chains=2,
         seed=9,
         target_accept=0.95,
+        gate="warn",
     )
     ref = inf.reml(design.y[first], design.v_fixed[first])
     alpha = res.draws("alpha")[:, 0]

@@ -45,7 +45,7 @@ def _draws(log):
     from retrosim.bayes import calibration
 
     rng = np.random.default_rng(SEED)
-    post = calibration.fit()
+    post = calibration.fit(seed=calibration.POSTERIOR_SEED)  # the shared calibration posterior
     log.info("calibration: %s", post.attrs.get("diagnostics", ""))
     return calibration.posterior_draws(N_DRAWS, rng, posterior=post), post
 

@@ -188,7 +188,7 @@ def odu_sensitivity(log):
     odu = table[(table["study_key"] == "odu1998") & (table["quantity"] == "knee_moment")]
     post = calibration.fit(draws=N_DRAWS, chains=1, seed=SEED, knee_speed_slope=True,
                            include_rows=list(odu["row_id"]))  # fmt: skip
-    slope = np.quantile(post[calibration.SLOPE].values, [0.025, 0.5, 0.975])
+    slope = np.quantile(post.posterior[calibration.SLOPE].values, [0.025, 0.5, 0.975])
     params = calibration.posterior_draws(N_DRAWS, np.random.default_rng(SEED), posterior=post)
     lever = params["dir_knee_lever_arm"] + params[calibration.SLOPE] * (
         REF_SPEED - calibration.knee_reference_speed()

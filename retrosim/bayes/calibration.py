@@ -93,6 +93,7 @@ import logging
 
 import numpy as np
 
+from retrosim.bayes.results import PosteriorResults
 from retrosim.config import DATA_DIR
 from retrosim.errors import InputError
 from retrosim.models import energetics as en
@@ -198,7 +199,7 @@ def knee_reference_speed():
 
 
 def design_row(quantity, mode, speed_m_s, *, slope=False):
-    """Coefficients ``x`` with ``ln(backward/forward) = x . theta`` at one speed (same in both
+    """Coefficients ``x`` with ``ln(backward/forward) = dot(x, theta)`` at one speed (same in both
     directions), in the order of :func:`priors`; None if the quantity is not linear in theta.
     """
     names = priors(slope=slope)[0]
@@ -520,16 +521,91 @@ def exact_posterior(table, *, slope=False, fixed_tau=None, tau_prior_sd=TAU_PRIO
 
 
 _FIT_CACHE: dict = {}
+#: Seed of the shared calibration posterior: the draws :func:`posterior_draws` (and so
+#: ``RetroChain(calibrated=True)``) use when no posterior is passed.
+POSTERIOR_SEED = 20261121
 
 
-def fit(effects=None, *, draws=1000, tune=1000, chains=4, seed=20261121, gate="warn",
+class CalibrationResult(PosteriorResults):
+    """The calibration posterior, in the results API of :mod:`retrosim.bayes.results`.
+
+    ``summary()``, ``to_dataframe()``, ``to_netcdf(path)``, ``plot(ax=None)`` and
+    ``diagnostics`` work as for every fit; R-hat and ESS describe independent draws of an exact
+    posterior (no MCMC, no convergence question), so the summary prints the exactness note
+    instead of a gate outcome.
+
+    Attributes
+    ----------
+    posterior : xarray.Dataset
+        Variables :data:`FITTED` (and the slope if fitted) on dimension ``sample``; attributes
+        ``diagnostics``, ``converged`` (1: exact), ``cache_key``, ``n_rows``, ``studies``,
+        ``model_version``.
+    chains : int
+        The draws are shown to ArviZ as ``chains`` chains of equal length (``idata``).
+    """
+
+    _summary_title = "Calibration of the backward/forward direction effects (ln ratio)"
+    _summary_columns = ("mean", "sd", "lo", "median", "hi")
+
+    def __init__(self, posterior, *, chains=1):
+        self.posterior = posterior
+        self.chains = int(chains)
+
+    @property
+    def attrs(self) -> dict:
+        """Attributes of :attr:`posterior` (diagnostics note, cache key, rows, studies)."""
+        return self.posterior.attrs
+
+    @property
+    def var_names(self) -> tuple:
+        return tuple(self.posterior.data_vars)
+
+    def to_dataset(self):
+        """The posterior draws as an :class:`xarray.Dataset` on dimension ``sample`` (a copy)."""
+        return self.posterior.copy(deep=True)
+
+    @property
+    def idata(self):
+        """The draws as a DataTree with a ``posterior`` group (``chain``, ``draw``)."""
+        import xarray as xr
+
+        n = self.posterior.sizes["sample"]
+        chains = self.chains if n % self.chains == 0 else 1
+        post = xr.Dataset(
+            {k: (("chain", "draw"), np.asarray(da.values).reshape(chains, n // chains), da.attrs)
+             for k, da in self.posterior.data_vars.items()},
+            attrs=dict(self.posterior.attrs),
+        )  # fmt: skip
+        return xr.DataTree.from_dict({"posterior": post})
+
+    @property
+    def diagnostics(self):
+        """R-hat and ESS of the draws as data (:class:`retrosim.bayes.sampling.Diagnostics`)."""
+        from retrosim.bayes.sampling import diagnose
+
+        return diagnose(self.idata, sampler="exact (no MCMC)")
+
+    def _diagnostics_line(self) -> str:
+        return f"posterior: {self.attrs.get('diagnostics', '')}"
+
+    def _summary_header(self) -> list[str]:
+        a = self.attrs
+        return [f"fitted rows: {a.get('n_rows', '')}   studies: {a.get('studies', '')}",
+                f"model: {a.get('model_version', '')}   draws: {self.posterior.sizes['sample']}"]  # fmt: skip
+
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+
+def fit(effects=None, *, draws=1000, tune=1000, chains=4, seed, gate="raise",
         cache=True, exclude_rows=(), include_rows=(), knee_speed_slope=False,
         fixed_tau=None, tau_prior_sd=TAU_PRIOR_SD):  # fmt: skip
-    """Calibrate and return ``draws * chains`` posterior draws as an :class:`xarray.Dataset`.
+    """Calibrate and return ``draws * chains`` posterior draws as a :class:`CalibrationResult`.
 
     The posterior is exact (module docstring); ``tune`` and ``gate`` are accepted for
-    compatibility with sampler-based fits and have no effect. ``cache`` keeps the result in
-    memory for the session (keyed by :func:`table_hash` and the arguments).
+    compatibility with sampler-based fits and have no effect (there is no convergence to gate).
+    ``cache`` keeps the result in memory for the session (keyed by :func:`table_hash` and the
+    arguments).
 
     Parameters
     ----------
@@ -538,7 +614,8 @@ def fit(effects=None, *, draws=1000, tune=1000, chains=4, seed=20261121, gate="w
     draws, chains : int
         Number of draws is their product.
     seed : int
-        Seed of the draws.
+        Seed of the draws (required, as for every fit; :data:`POSTERIOR_SEED` is the seed of
+        the shared calibration posterior).
     exclude_rows : sequence of str
         Row ids left out of this fit (leave-one-out checks).
     include_rows : sequence of str
@@ -552,12 +629,15 @@ def fit(effects=None, *, draws=1000, tune=1000, chains=4, seed=20261121, gate="w
 
     Returns
     -------
-    xarray.Dataset
-        Variables :data:`FITTED` (and the slope if fitted) on dimension ``sample``; attributes
+    CalibrationResult
+        Its ``posterior`` (or ``to_dataset()``) is the :class:`xarray.Dataset` of the draws:
+        variables :data:`FITTED` (and the slope if fitted) on dimension ``sample``; attributes
         ``diagnostics``, ``converged`` (1: exact), ``cache_key``, ``n_rows``, ``studies``.
     """
     import xarray as xr
 
+    if seed is None:
+        raise InputError("a seed is required for reproducible draws", argument="seed")
     table = calibration_table(effects, include_rows=include_rows, slope=knee_speed_slope)
     if len(exclude_rows):
         out = table["row_id"].isin(list(exclude_rows)) & (table["status"] == "fit")
@@ -565,7 +645,7 @@ def fit(effects=None, *, draws=1000, tune=1000, chains=4, seed=20261121, gate="w
     n = int(draws) * int(chains)
     key = f"{table_hash(table)}-n{n}-s{seed}-t{fixed_tau}-p{tau_prior_sd}"
     if cache and key in _FIT_CACHE:
-        return _FIT_CACHE[key].copy(deep=True)
+        return CalibrationResult(_FIT_CACHE[key].copy(deep=True), chains=chains)
     post = exact_posterior(
         table, slope=knee_speed_slope, fixed_tau=fixed_tau, tau_prior_sd=tau_prior_sd
     )
@@ -583,7 +663,12 @@ def fit(effects=None, *, draws=1000, tune=1000, chains=4, seed=20261121, gate="w
     )  # fmt: skip
     if cache:
         _FIT_CACHE[key] = ds.copy(deep=True)
-    return ds
+    return CalibrationResult(ds, chains=chains)
+
+
+def _posterior_dataset(posterior):
+    """The Dataset of draws of a :class:`CalibrationResult` (or of a Dataset itself)."""
+    return posterior.posterior if isinstance(posterior, CalibrationResult) else posterior
 
 
 # --------------------------------------------------------------------------- draws
@@ -602,12 +687,16 @@ def prior_draws(n_draws, rng) -> dict:
 def posterior_draws(n_draws, rng, *, effects=None, posterior=None) -> dict:
     """Parameter draws with the direction effects from the calibration posterior.
 
+    ``posterior`` is a :class:`CalibrationResult` (or its Dataset); by default the fit of
+    ``effects`` with :data:`POSTERIOR_SEED`.
+
     Forward levels (contact-time and cadence scales, cadence exponent) and effects that are
     not calibrated (backward walking step-frequency ratio) come from their priors; the effects
     are resampled jointly (one posterior sample per draw, so their correlations are kept).
     """
     rng = np.random.default_rng(rng)
-    post = fit(effects) if posterior is None else posterior
+    post = fit(effects, seed=POSTERIOR_SEED) if posterior is None else posterior
+    post = _posterior_dataset(post)
     out = prior_draws(n_draws, rng)
     idx = rng.integers(0, post.sizes["sample"], int(n_draws))
     for k in post.data_vars:
@@ -616,11 +705,14 @@ def posterior_draws(n_draws, rng, *, effects=None, posterior=None) -> dict:
     return out
 
 
-def predict_log_ratio(posterior, speed_m_s, mode, *, new_study=True, rng=0):
+def predict_log_ratio(posterior, speed_m_s, mode, *, new_study=True, rng):
     """Posterior (predictive) draws of ln(backward/forward) net metabolic rate, same speed.
 
-    With ``new_study`` the between-study SD of energy ratios is added (a new study's value).
+    ``posterior`` is a :class:`CalibrationResult` (or its Dataset). With ``new_study`` the
+    between-study SD of energy ratios is added (a new study's value), drawn with ``rng``
+    (seed or Generator, required).
     """
+    posterior = _posterior_dataset(posterior)
     p = {k: np.asarray(posterior[k].values) for k in posterior.data_vars}
     v = float(speed_m_s)
     if mode == "run":
@@ -741,7 +833,7 @@ def _predict(row, post, n_draws, rng):
     }  # fmt: skip
 
 
-def predictive_checks(effects=None, *, n_draws=4000, seed=20261201, holdout=None):
+def predictive_checks(effects=None, *, n_draws=4000, seed, holdout=None):
     """Predictive checks of every modelled comparison that can fail.
 
     * ``loso``: each study's comparisons predicted by a fit without any row of that study;

@@ -29,7 +29,7 @@ def table(effects):
 
 @pytest.fixture(scope="module")
 def posterior(effects):
-    return cal.fit(effects, draws=4000, chains=1, seed=11)
+    return cal.fit(effects, draws=4000, chains=1, seed=11).posterior
 
 
 def _row(effects, **props):
@@ -254,7 +254,7 @@ def test_prior_predictive_plausible():
 
 
 def test_fit_reproducible_and_draws(effects, posterior):
-    again = cal.fit(effects, draws=4000, chains=1, seed=11, cache=False)
+    again = cal.fit(effects, draws=4000, chains=1, seed=11, cache=False).to_dataset()
     for k in cal.FITTED:
         np.testing.assert_array_equal(posterior[k].values, again[k].values)
     assert posterior.attrs["converged"] == 1 and posterior.attrs["n_rows"] >= 5
@@ -265,10 +265,10 @@ def test_fit_reproducible_and_draws(effects, posterior):
 
 
 def test_leaving_out_a_study_changes_only_what_it_informs(effects):
-    full = cal.fit(effects, draws=4000, chains=1, seed=3)
+    full = cal.fit(effects, draws=4000, chains=1, seed=3).posterior
     roos = cal.calibration_table(effects)
     ids = roos.loc[(roos["study_key"] == "roos2012") & (roos["status"] == "fit"), "row_id"]
-    without = cal.fit(effects, draws=4000, chains=1, seed=3, exclude_rows=list(ids))
+    without = cal.fit(effects, draws=4000, chains=1, seed=3, exclude_rows=list(ids)).posterior
     # without Roos the knee effects fall back to their prior N(0, 0.5)
     assert without["dir_knee_lever_arm"].std() > 3 * full["dir_knee_lever_arm"].std()
     assert abs(float(without["dir_knee_lever_arm"].mean())) < 0.05

@@ -26,7 +26,7 @@ interpreter and imported libraries (reported separately as ``*_import_rss_mb``).
     included) with :func:`retrosim.distributed.map_tasks`; ``fits_identical`` says whether the
     two runs returned exactly the same ranks and diagnostics.
 
-Parameters are drawn from the literature priors (``calibrated=False``) so that the benchmark
+Parameters are drawn from the literature priors (``RetroChain()``, no posterior) so that the benchmark
 does not depend on the calibration posterior; the arithmetic per cell is the same.
 ``RETROSIM_BENCH_SWEEP_DRAWS`` (default 1000) scales the sweep down for a quick check.
 """
@@ -83,7 +83,7 @@ def _case(name: str) -> dict:
     import_rss = _rss_mb()
     if name in ("inmem", "chunked", "inmem_zarr", "chunked_zarr"):
         speed, mass = _grid(INMEM["n_speed"], INMEM["n_mass"])
-        chain = RetroChain(calibrated=False)
+        chain = RetroChain()
         chain.run(speed[:2], mass[:2], n_draws=10, seed=1)  # warm caches (CSV parameter tables)
         n = len(speed) * len(mass) * 2 * INMEM["n_draws"]
         out = SCRATCH / f"{name}.zarr"
@@ -111,9 +111,9 @@ def _case(name: str) -> dict:
         draws = int(os.environ.get("RETROSIM_BENCH_SWEEP_DRAWS", draws))
         speed, mass = _grid(SWEEP["n_speed"], SWEEP["n_mass"])
         if full:
-            chain, variables = RetroChain(calibrated=False), SWEEP_VARIABLES + SWEEP_KNEE
+            chain, variables = RetroChain(), SWEEP_VARIABLES + SWEEP_KNEE
         else:
-            chain = RetroChain(models=("kram_taylor",), calibrated=False, knee=False)
+            chain = RetroChain(models=("kram_taylor",), knee=False)
             variables = SWEEP_VARIABLES
         out = SCRATCH / f"{name}.zarr"
         t0 = time.perf_counter()

@@ -42,9 +42,9 @@ GRID = {
 
 
 def _params(n_draws, seed=0):
-    from retrosim.bayes import calibration
+    from retrosim.models import priors
 
-    return calibration.prior_draws(n_draws, seed)
+    return priors.prior_draws(n_draws, seed)
 
 
 def _n_cells(n_draws):
@@ -64,7 +64,7 @@ def _energy(params):
 def _chain(params):
     from retrosim.models.chain import RetroChain
 
-    return RetroChain(calibrated=False, knee=True).run(*_args(), params=params, seed=0)
+    return RetroChain(knee=True).run(*_args(), params=params, seed=0)
 
 
 def _loop(params, n_cells, knee_too=False):

@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import retrosim
+from retrosim.bayes import calibration
 from retrosim.models.chain import RetroChain
 
 FAST = os.environ.get("RETROSIM_NOTEBOOK_FAST") == "1"  # the test suite runs a small version
@@ -35,7 +36,9 @@ CALIBRATED = not FAST
 print("retrosim", retrosim.__version__)
 
 # %%
-chain = RetroChain(calibrated=CALIBRATED)
+# A fitted posterior is passed explicitly: the models never fit anything themselves.
+posterior = calibration.shared_posterior() if CALIBRATED else None
+chain = RetroChain(posterior=posterior)
 ds = chain.run(
     speed_m_s=np.arange(2.0, 4.51, 0.25),
     mass_kg=[60.0, 80.0],

@@ -735,8 +735,8 @@ def simulate_chunked(
     speed_m_s, mass_kg, direction, mode, grade, n_draws, seed
         As :meth:`RetroChain.run` ([m/s], [kg], decimal grade).
     chain : RetroChain, optional
-        The configured chain (models, calibrated, knee ...); default
-        ``RetroChain(calibrated=True)`` (draws from the calibration posterior).
+        The configured chain (models, posterior, knee ...); default
+        ``RetroChain(posterior=calibration.shared_posterior())`` (the calibration posterior).
     chunks : mapping, optional
         Block length per dimension among ``speed, mass, direction, mode, grade``; the draw
         dimension is never split. Default: :func:`auto_chunks` (about 2·10⁶ condition-draws
@@ -759,7 +759,10 @@ def simulate_chunked(
     """
     from retrosim.models.chain import COORD_ATTRS, RetroChain
 
-    chain = RetroChain(calibrated=True) if chain is None else chain
+    if chain is None:
+        from retrosim.bayes.calibration import shared_posterior
+
+        chain = RetroChain(posterior=shared_posterior())
     if reduce not in (None, "draw"):
         raise InputError(f"only the draws can be reduced, got {reduce!r}", argument="reduce")
     n_draws = int(np.asarray(n_draws))

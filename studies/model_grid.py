@@ -128,8 +128,8 @@ def main() -> None:
             len(MASSES_KG),
             N_DRAWS,
         )
-        # params are calibration-posterior draws (calibrated=True labels the Dataset so)
-        ds = chain.RetroChain(calibrated=True).run(
+        # params are calibration-posterior draws (posterior= labels the Dataset so)
+        ds = chain.RetroChain(posterior=post).run(
             speeds, MASSES_KG, mode=(mode,), params=params, seed=SEED
         )
         datasets[mode] = ds

@@ -105,7 +105,7 @@ def chain_targets(log):
     for label, kwargs in variants:
         post = calibration.fit(effects, draws=N_DRAWS, chains=1, seed=SEED, **kwargs)
         params = calibration.posterior_draws(N_DRAWS, np.random.default_rng(SEED), posterior=post)
-        ds = RetroChain(calibrated=True).run(
+        ds = RetroChain(posterior=post).run(
             [REF_SPEED], [REF_MASS], mode=("run",), params=params, seed=SEED
         )
         out[label] = {
@@ -194,7 +194,7 @@ def odu_sensitivity(log):
         REF_SPEED - calibration.knee_reference_speed()
     )
     params = {**params, "dir_knee_lever_arm": lever}
-    ds = RetroChain(calibrated=True).run(
+    ds = RetroChain(posterior=post).run(
         [REF_SPEED], [REF_MASS], mode=("run",), params=params, seed=SEED
     )
     res = {

@@ -38,7 +38,7 @@ N_DRAWS, SEED = 24, 3
 
 @pytest.fixture(scope="module")
 def chain():
-    return RetroChain(calibrated=False)
+    return RetroChain()
 
 
 @pytest.fixture(scope="module")

@@ -99,6 +99,7 @@ from retrosim.errors import InputError
 from retrosim.models import energetics as en
 from retrosim.models import gait as ga
 from retrosim.models import knee as kn
+from retrosim.models.priors import EFFECTS, PRIOR_SD, SLOPE, prior_draws, priors
 
 log = logging.getLogger(__name__)
 
@@ -106,24 +107,11 @@ MODEL_VERSION = "calibration-v2"
 #: Backward energetically optimal walk-run transition speed [m/s] (Hreljac 2005 [3]_).
 WALK_RUN_SPLIT_M_S = 1.85
 WALK_REF_SPEED_M_S = en.direction_params_nominal()["walk_ref_speed_m_s"]
-#: Prior SDs of the effects without a literature prior (assumptions, module docstring).
-PRIOR_SD = {
-    "dir_muscle_volume": 0.2,
-    "walk_log_ratio": 0.5,
-    "walk_log_slope": 0.5,
-    "dir_knee_lever_arm": 0.5,
-    "dir_knee_flexion": 0.5,
-    "dir_knee_lever_arm_slope": 0.2,
-}
 WALK_PRIOR = {"walk_log_ratio": (0.0, PRIOR_SD["walk_log_ratio"]),
               "walk_log_slope": (0.0, PRIOR_SD["walk_log_slope"])}  # fmt: skip
 TAU_PRIOR_SD = 0.2
 #: Grid of each between-study SD (log-ratio scale); HalfNormal(0.2) has 6e-5 of its mass above.
 TAU_GRID = np.linspace(0.0, 0.8, 81)
-EFFECTS = ("dir_step_frequency", "dir_contact_time", "dir_muscle_volume", "walk_log_ratio",
-           "walk_log_slope", "dir_knee_lever_arm", "dir_knee_flexion")  # fmt: skip
-#: Optional speed slope of the knee lever-arm effect [per m/s] (sensitivity fit).
-SLOPE = "dir_knee_lever_arm_slope"
 TAUS = ("tau_energy", "tau_mechanics")
 FITTED = EFFECTS + TAUS
 #: Outcome -> quantity the models predict (other outcomes are not modelled).
@@ -184,15 +172,6 @@ def load_holdout():
 
 
 # --------------------------------------------------------------------------- design
-def priors(*, slope=False):
-    """Prior means and SDs of the effects: ``(names, mean, sd)`` (module docstring)."""
-    spec = ga.prior_spec()
-    names = list(EFFECTS) + ([SLOPE] if slope else [])
-    mean = np.array([spec[n][1] if n in ga.DIRECTION_EFFECTS else 0.0 for n in names])
-    sd = np.array([spec[n][2] if n in ga.DIRECTION_EFFECTS else PRIOR_SD[n] for n in names])
-    return names, mean, sd
-
-
 def knee_reference_speed():
     """Speed of the knee inputs [m/s]: middle of Roos et al.'s range (press release, knee.csv)."""
     return 0.5 * (kn.parameter("speed_low") + kn.parameter("speed_high"))
@@ -522,7 +501,7 @@ def exact_posterior(table, *, slope=False, fixed_tau=None, tau_prior_sd=TAU_PRIO
 
 _FIT_CACHE: dict = {}
 #: Seed of the shared calibration posterior: the draws :func:`posterior_draws` (and so
-#: ``RetroChain(calibrated=True)``) use when no posterior is passed.
+#: ``RetroChain(posterior=shared_posterior())``) use when no posterior is passed.
 POSTERIOR_SEED = 20261121
 
 
@@ -595,6 +574,28 @@ class CalibrationResult(PosteriorResults):
 
     def __str__(self) -> str:
         return self.summary().as_text()
+
+    #: How :class:`~retrosim.models.chain.RetroChain` labels draws from this posterior.
+    description = "calibration posterior"
+
+    def draws(self, n_draws, rng) -> dict:
+        """Model parameter draws with the direction effects from this posterior.
+
+        What :class:`~retrosim.models.chain.RetroChain` calls when given this result
+        (``RetroChain(posterior=result)``); see :func:`posterior_draws`.
+        """
+        return posterior_draws(n_draws, rng, posterior=self)
+
+
+def shared_posterior() -> CalibrationResult:
+    """The calibration posterior of the shipped evidence with :data:`POSTERIOR_SEED`.
+
+    Exact and fast (about a second), kept in memory for the session; nothing is written to
+    disk. ``RetroChain(posterior=shared_posterior())`` is the calibrated model chain.
+    """
+    log.info("calibrating the direction effects on the shipped evidence "
+             "(retrosim.bayes.calibration.fit, seed %d; kept in memory)", POSTERIOR_SEED)  # fmt: skip
+    return fit(seed=POSTERIOR_SEED)
 
 
 def fit(effects=None, *, draws=1000, tune=1000, chains=4, seed, gate="raise",
@@ -672,18 +673,6 @@ def _posterior_dataset(posterior):
 
 
 # --------------------------------------------------------------------------- draws
-def prior_draws(n_draws, rng) -> dict:
-    """Parameter draws from the priors: gait levels and effects, energetics and knee effects."""
-    rng = np.random.default_rng(rng)
-    out = ga.sample_gait_parameters(n_draws, rng)
-    out.update(en.direction_params_nominal())
-    names, mean, sd = priors()
-    for name, m, s in zip(names, mean, sd, strict=True):
-        if name not in ga.DIRECTION_EFFECTS:
-            out[name] = m + s * rng.standard_normal(int(n_draws))
-    return out
-
-
 def posterior_draws(n_draws, rng, *, effects=None, posterior=None) -> dict:
     """Parameter draws with the direction effects from the calibration posterior.
 

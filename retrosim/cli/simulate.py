@@ -101,7 +101,12 @@ def run(args) -> int:
         raise InputError(
             f"expected a positive number of draws, got {args.draws}", argument="--draws"
         )
-    chain = RetroChain(calibrated=not args.uncalibrated)
+    posterior = None
+    if not args.uncalibrated:
+        from retrosim.bayes.calibration import shared_posterior
+
+        posterior = shared_posterior()
+    chain = RetroChain(posterior=posterior)
     out = args.out or (results_dir() / "simulate.nc")
     chunked = args.chunks is not None or args.scheduler is not None
     try:

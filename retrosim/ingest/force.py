@@ -19,7 +19,7 @@ the plate). Smaller offsets and slow drift are removed by subtracting a baseline
 interpolated through the flight phases.
 
 Processing (all stated choices of this package, not published constants)
------------------------------------------------------------------------
+------------------------------------------------------------------------
 * Low-pass filter: Butterworth, 4th order, run forward and backward (zero lag), cut-off
   :data:`CUTOFF_HZ` (60 Hz by default).
 * Contacts: the filtered force above a threshold (:data:`THRESHOLD_N` = 30 N by default, or

@@ -13,10 +13,11 @@ simply lack that dimension, so memory grows with each variable's own dimensions 
 at most linearly with the grid. ``broadcast=True`` materialises every variable on the
 full grid.
 
-Parameters per draw come from the literature priors
-(:func:`retrosim.bayes.calibration.prior_draws`, the default) or, with ``calibrated=True``,
-from the calibration posterior (:func:`retrosim.bayes.calibration.posterior_draws`), or are
-passed to :meth:`RetroChain.run` as ``params``.
+Parameters per draw come from the literature priors (:func:`retrosim.models.priors.prior_draws`,
+the default), or from a fitted posterior given as ``RetroChain(posterior=...)`` (anything with a
+``draws(n_draws, rng)`` method, e.g. the calibration result of
+:func:`retrosim.bayes.calibration.fit`), or are passed to :meth:`RetroChain.run` as ``params``.
+The models never fit anything themselves.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 
 from retrosim._checks import check_choice, check_range
 from retrosim.errors import InputError
-from retrosim.models import _kernels
+from retrosim.models import _kernels, priors
 from retrosim.models import energetics as en
 from retrosim.models import gait as ga
 from retrosim.units import G
@@ -176,12 +177,12 @@ class RetroChain:
     ----------
     models : sequence of str
         Energetics models (default all of :data:`retrosim.models.energetics.MODELS`).
-    calibrated : bool
-        ``False`` (default): draw the direction effects from their literature priors; no fit.
-        ``True``: draw them from the calibration posterior given the shipped evidence
-        (:func:`retrosim.bayes.calibration.posterior_draws`), fitted on first use in a session
-        (an exact posterior, about a second; kept in memory, nothing is written to disk) and
-        logged at INFO level. Ignored when :meth:`run` gets ``params``.
+    posterior : object, optional
+        ``None`` (default): draw the direction effects from their literature priors
+        (:func:`retrosim.models.priors.prior_draws`); no fit. Otherwise a fitted posterior with
+        a ``draws(n_draws, rng) -> dict`` method and a ``description``, e.g.
+        ``retrosim.bayes.calibration.shared_posterior()`` (the calibration on the shipped
+        evidence). Ignored when :meth:`run` gets ``params``.
     rer : float
         Respiratory exchange ratio for VO2 -> energy (Weir).
     leg_length_m : float, optional
@@ -191,30 +192,42 @@ class RetroChain:
 
     Examples
     --------
-    >>> chain = RetroChain(calibrated=True)  # doctest: +SKIP
+    >>> from retrosim.bayes.calibration import shared_posterior  # doctest: +SKIP
+    >>> chain = RetroChain(posterior=shared_posterior())  # doctest: +SKIP
     >>> ds = chain.run([2.5, 3.0], [70.0], n_draws=100, seed=1)  # doctest: +SKIP
     """
 
-    def __init__(self, models=en.MODELS, *, calibrated=False, rer=en.DEFAULT_RER,
+    def __init__(self, models=en.MODELS, *, posterior=None, rer=en.DEFAULT_RER,
                  leg_length_m=None, knee=True):  # fmt: skip
         self.models = tuple(str(m) for m in np.atleast_1d(check_choice("models", models,
                                                                        en.MODELS)))  # fmt: skip
-        self.calibrated = bool(calibrated)
+        if posterior is not None and not callable(getattr(posterior, "draws", None)):
+            raise InputError("posterior must have a draws(n_draws, rng) method (e.g. "
+                             "retrosim.bayes.calibration.fit(...)), got "
+                             f"{type(posterior).__name__}", argument="posterior")  # fmt: skip
+        self.posterior = posterior
         self.rer = float(en.kcal_per_litre_o2(rer) and rer)
         self.leg_length_m = None if leg_length_m is None else float(
             ga.check_leg_length(leg_length_m))  # fmt: skip
         self.knee = knee
 
-    def parameters(self, n_draws, rng):
-        """Per-draw parameter dict (posterior or prior draws, see ``calibrated``)."""
-        from retrosim.bayes import calibration
+    @property
+    def calibrated(self) -> bool:
+        """Whether the direction effects come from a fitted posterior."""
+        return self.posterior is not None
 
-        if self.calibrated:
-            log.info("RetroChain(calibrated=True): direction effects from the calibration "
-                     "posterior on the shipped evidence (retrosim.bayes.calibration.fit; fitted "
-                     "once per session, kept in memory, nothing written to disk)")  # fmt: skip
-            return calibration.posterior_draws(n_draws, rng)
-        return calibration.prior_draws(n_draws, rng)
+    @property
+    def parameter_source(self) -> str:
+        """Where the parameter draws come from (stored in the output's attributes)."""
+        if self.posterior is None:
+            return "literature priors"
+        return str(getattr(self.posterior, "description", type(self.posterior).__name__))
+
+    def parameters(self, n_draws, rng):
+        """Per-draw parameter dict (posterior or prior draws, see ``posterior``)."""
+        if self.posterior is not None:
+            return self.posterior.draws(n_draws, rng)
+        return priors.prior_draws(n_draws, rng)
 
     def run(self, speed_m_s, mass_kg, direction=("forward", "backward"), mode=("run",),
             grade=(0.0,), *, n_draws=200, seed=0, params=None, broadcast=False):  # fmt: skip
@@ -295,7 +308,7 @@ class RetroChain:
             title="retrosim gait and energetics grid",
             calibrated=int(self.calibrated),
             rer=self.rer,
-            parameter_source="calibration posterior" if self.calibrated else "literature priors",
+            parameter_source=self.parameter_source,
             warnings="; ".join(warnings),
             note=(
                 "variables lack a dimension they do not depend on (e.g. per-kg energetics "

@@ -5,14 +5,14 @@ import pytest
 
 from retrosim.errors import InputError
 from retrosim.models import energetics as en
-from retrosim.models import gait
+from retrosim.models import gait, priors
 from retrosim.models.chain import DIMS, RetroChain, evaluate
 
 
 @pytest.fixture(scope="module")
 def ds():
     # prior draws keep the test independent of the (cached) calibration
-    return RetroChain(calibrated=False).run(
+    return RetroChain().run(
         [1.5, 3.0, 4.0], [60.0, 90.0], mode=("run", "walk"), grade=(0.0, 0.05),
         n_draws=20, seed=4,
     )  # fmt: skip
@@ -29,7 +29,7 @@ def test_dims_and_units(ds):
 
 def test_chain_matches_model_functions(ds):
     # one condition recomputed with the plain functions and the same draw's parameters
-    params = RetroChain(calibrated=False).parameters(20, np.random.default_rng(4))
+    params = RetroChain().parameters(20, np.random.default_rng(4))
     k = 7
     p = {key: (val[k] if np.ndim(val) == 1 else val) for key, val in params.items()}
     out = en.metabolic_rate("acsm", 3.0, 90.0, "backward", "run", 0.05, params=p)
@@ -50,7 +50,7 @@ def test_not_applicable_models_are_nan(ds):
 
 
 def test_evaluate_is_chunkable():
-    params = RetroChain(calibrated=False).parameters(5, np.random.default_rng(1))
+    params = RetroChain().parameters(5, np.random.default_rng(1))
     args = (["forward", "backward"], ["run"], [0.0])
     _, whole = evaluate([2.0, 3.0, 4.0], [70.0], *args, params)
     _, part = evaluate([4.0], [70.0], *args, params)
@@ -58,7 +58,7 @@ def test_evaluate_is_chunkable():
 
 
 def test_broadcast_option_materialises():
-    ds = RetroChain(calibrated=False, knee=False).run([3.0], [70.0, 80.0], n_draws=3, seed=0,
+    ds = RetroChain(knee=False).run([3.0], [70.0, 80.0], n_draws=3, seed=0,
                                                       broadcast=True)  # fmt: skip
     assert set(ds["net_cost_j_kg_m"].dims) == set(("model", *DIMS))
 
@@ -77,12 +77,12 @@ def test_broadcast_option_materialises():
 def test_bad_input(kwargs, argument):
     args = {"speed_m_s": [3.0], "mass_kg": [70.0], **kwargs}
     with pytest.raises(InputError) as err:
-        RetroChain(calibrated=False).run(n_draws=2, **args)
+        RetroChain().run(n_draws=2, **args)
     assert err.value.argument == argument
 
 
 def test_default_chain_does_not_calibrate(monkeypatch):
-    # the calibration runs only when asked for (calibrated=True)
+    # the calibration runs only when a posterior is passed
     from retrosim.bayes import calibration
 
     def refuse(*args, **kwargs):
@@ -95,17 +95,36 @@ def test_default_chain_does_not_calibrate(monkeypatch):
     assert ds.attrs["parameter_source"] == "literature priors"
 
 
-def test_calibrated_chain_says_so(monkeypatch, caplog):
+def test_chain_with_a_posterior_draws_from_it():
+    calls = []
+
+    class Posterior:
+        description = "a stand-in posterior"
+
+        def draws(self, n_draws, rng):
+            calls.append(n_draws)
+            return priors.prior_draws(n_draws, rng)
+
+    ds = RetroChain(posterior=Posterior(), knee=False).run([3.0], [70.0], n_draws=3, seed=0)
+    assert calls == [3]
+    assert ds.attrs["calibrated"] == 1
+    assert ds.attrs["parameter_source"] == "a stand-in posterior"
+
+
+def test_chain_with_the_calibration_posterior_matches_its_draws():
     from retrosim.bayes import calibration
 
-    calls = []
-    monkeypatch.setattr(calibration, "posterior_draws",
-                        lambda n, rng: calls.append(n) or calibration.prior_draws(n, rng))  # fmt: skip
-    with caplog.at_level("INFO", logger="retrosim.models.chain"):
-        ds = RetroChain(calibrated=True, knee=False).run([3.0], [70.0], n_draws=3, seed=0)
-    assert calls == [3]
-    assert "calibration posterior" in caplog.text and "nothing written to disk" in caplog.text
-    assert ds.attrs["calibrated"] == 1
+    post = calibration.fit(draws=50, chains=1, seed=3)
+    ds = RetroChain(posterior=post, knee=False).run([3.0], [70.0], n_draws=4, seed=5)
+    expected = calibration.posterior_draws(4, np.random.default_rng(5), posterior=post)
+    ref = RetroChain(knee=False).run([3.0], [70.0], n_draws=4, seed=0, params=expected)
+    np.testing.assert_array_equal(ds["contact_time_s"].values, ref["contact_time_s"].values)
+    assert ds.attrs["parameter_source"] == "calibration posterior"
+
+
+def test_posterior_without_draws_is_an_input_error():
+    with pytest.raises(InputError, match="draws"):
+        RetroChain(posterior=object())
 
 
 def test_output_units_come_from_the_vocabulary(ds):

@@ -155,7 +155,7 @@ CASES = [
 def test_run_matches_reference(with_knee, mode, models, broadcast, walk_ok, kernels):
     rng = np.random.default_rng(20261121 + len(mode) + len(models) + with_knee)
     speed, mass, grade = _grid(rng, walk_ok)
-    chain = RetroChain(models, calibrated=False, knee=with_knee)
+    chain = RetroChain(models, knee=with_knee)
     params = chain.parameters(7, rng)
     direction = ("backward", "forward") if broadcast else ("forward", "backward")
     ds = chain.run(speed, mass, direction, mode, grade, params=params, seed=3,
@@ -182,7 +182,7 @@ def test_run_matches_reference(with_knee, mode, models, broadcast, walk_ok, kern
 def test_evaluate_matches_reference(mode, kernels):
     rng = np.random.default_rng(7)
     speed, mass, grade = _grid(rng, walk_ok=mode == ("walk",))
-    params = RetroChain(calibrated=False).parameters(5, rng)
+    params = RetroChain().parameters(5, rng)
     args = (speed, mass, ("forward", "backward"), mode, grade, params)
     gait_out, energy_out = evaluate(*args, leg_length_m=0.95)
     ref_gait, ref_energy = _reference_evaluate(*args, leg_length_m=0.95)
@@ -197,7 +197,7 @@ def test_evaluate_agrees_with_plain_functions():
     """Independent anchor: evaluate equals the public model functions at one condition."""
     rng = np.random.default_rng(11)
     speed, mass, grade = _grid(rng, walk_ok=True)
-    params = RetroChain(calibrated=False).parameters(3, rng)
+    params = RetroChain().parameters(3, rng)
     gait_out, energy_out = evaluate(speed, mass, ("forward", "backward"), ("run", "walk"),
                                     grade, params)  # fmt: skip
     k, (a, b, d, g) = 2, (1, 0, 1, 1)  # one draw, one cell, backward, walking, graded

@@ -245,8 +245,7 @@ def _net(row, mode, speed):
         if not np.isfinite(speed) or mode not in ("run", "walk"):
             return y, v, 0.0, f"basis {basis}: used as reported (no level to convert)"
         # forward gross level from the ACSM equation at the row's speed (in mL/kg/min)
-        k = 0.2 if mode == "run" else 0.1
-        f_m = en.RESTING_VO2_ML_KG_MIN + k * speed * 60.0
+        f_m = float(en.acsm(speed, mode))
         rest, b_m = en.RESTING_VO2_ML_KG_MIN, f_m * np.exp(y)
         level = "the ACSM forward level"
     if not (np.isfinite(rest) and f_m > rest and b_m > rest):
@@ -784,8 +783,8 @@ def to_published_ratio(row, model_log):
     rest = _resting({"vo2_ml_kg_min": "mL/kg/min", "metabolic_rate_w_kg": "W/kg",
                      "energy_cost_j_kg_m": "J/kg/m"}[row["outcome"]], row["speed_used"])  # fmt: skip
     if "ACSM" in str(row["conversion"]):
-        k = 0.2 if row["mode_used"] == "run" else 0.1
-        f, rest = en.RESTING_VO2_ML_KG_MIN + k * row["speed_used"] * 60.0, en.RESTING_VO2_ML_KG_MIN
+        f = float(en.acsm(row["speed_used"], row["mode_used"]))
+        rest = en.RESTING_VO2_ML_KG_MIN
     return ((f - rest) * r + rest) / f
 
 
@@ -900,11 +899,3 @@ def predictive_checks(effects=None, *, n_draws=4000, seed, holdout=None):
                        & ~usable["study_key"].isin(fit_studies)].iterrows():  # fmt: skip
         add(r, "check", main, True)
     return pd.DataFrame(rows)
-
-
-def held_out_check(effects=None, **kwargs):
-    """Leave-one-study-out predictions of the energy comparisons (see :func:`predictive_checks`)."""
-    checks = predictive_checks(effects, **kwargs)
-    return checks[(checks["check"] == "loso") & (checks["family"] == "energy")].reset_index(
-        drop=True
-    )

@@ -197,6 +197,14 @@ class FrequentistResult(_Coefficients):
         The modified ("ad hoc") version of Knapp & Hartung (2003) [7]_, recommended for few
         studies by Röver, Knapp & Friede (2015) [8]_, keeps the HKSJ t quantile but never lets the
         standard error fall below the Wald one, so its interval is never narrower than Wald's.
+
+        References
+        ----------
+        .. [7] G. Knapp, J. Hartung, "Improved tests for a random effects meta-regression with a single
+           covariate", Statistics in Medicine 22(17), 2693-2710, 2003. doi:10.1002/sim.1482
+        .. [8] C. Röver, G. Knapp, T. Friede, "Hartung-Knapp-Sidik-Jonkman approach and its
+           modification for random-effects meta-analysis with few studies", BMC Medical Research
+           Methodology 15, 99, 2015. doi:10.1186/s12874-015-0091-1
         """
         method = _interval_method(method)
         if method == "wald":
@@ -232,6 +240,16 @@ class FrequentistResult(_Coefficients):
             Sidik & Jonkman 2002 [5]_; metafor ``test="knha"``). 'hksj_modified': as 'hksj'
             with ``q`` replaced by ``max(1, q)`` (Knapp & Hartung 2003 [7]_; metafor
             ``test="adhoc"``). metafor's names 'z', 'knha', 'adhoc' are accepted too.
+
+        References
+        ----------
+        .. [4] J. Hartung, G. Knapp, "A refined method for the meta-analysis of controlled clinical
+           trials with binary outcome", Statistics in Medicine 20(24), 3875-3889, 2001.
+           doi:10.1002/sim.1009
+        .. [5] K. Sidik, J. N. Jonkman, "A simple confidence interval for meta-analysis", Statistics
+           in Medicine 21(21), 3153-3159, 2002. doi:10.1002/sim.1262
+        .. [7] G. Knapp, J. Hartung, "Improved tests for a random effects meta-regression with a single
+           covariate", Statistics in Medicine 22(17), 2693-2710, 2003. doi:10.1002/sim.1482
         """
         se = self.bse(method)
         crit = self._crit(level, method)
@@ -391,6 +409,12 @@ def predict(result, x=None, level=0.95, method="wald", pi_type="default"):
     pandas.DataFrame
         Columns ``pred``, ``se``, ``ci_lb``, ``ci_ub``, ``pi_lb``, ``pi_ub`` [ln ratio], one row
         per row of ``x``.
+
+    References
+    ----------
+    .. [9] J. P. T. Higgins, S. G. Thompson, D. J. Spiegelhalter, "A re-evaluation of random-effects
+       meta-analysis", Journal of the Royal Statistical Society A 172(1), 137-159, 2009.
+       doi:10.1111/j.1467-985X.2008.00552.x
     """
     import pandas as pd
 
@@ -537,6 +561,11 @@ def reml(yi, vi, X=None, *, names=None, tol=1e-10, max_iter=200, tau2=None) -> F
     -------
     FrequentistResult
         With the HKSJ factor, so ``conf_int(method="hksj")`` and :func:`predict` work.
+
+    References
+    ----------
+    .. [1] W. Viechtbauer, "Conducting meta-analyses in R with the metafor package", Journal of
+       Statistical Software 36(3), 1-48, 2010. doi:10.18637/jss.v036.i03
     """
     yi, vi, X = _check_yi_vi(yi, vi, X)
     if tau2 is not None:
@@ -650,12 +679,24 @@ def _combine(yi, vi, method_re, label):
 
 
 def dersimonian_laird(yi, vi) -> FrequentistResult:
-    """DerSimonian–Laird random-effects estimate [2]_ via statsmodels ``combine_effects``."""
+    """DerSimonian–Laird random-effects estimate [2]_ via statsmodels ``combine_effects``.
+
+    References
+    ----------
+    .. [2] R. DerSimonian, N. Laird, "Meta-analysis in clinical trials", Controlled Clinical Trials
+       7(3), 177-188, 1986. doi:10.1016/0197-2456(86)90046-2
+    """
     return _combine(yi, vi, "chi2", "DL")
 
 
 def paule_mandel(yi, vi) -> FrequentistResult:
-    """Paule–Mandel random-effects estimate [3]_ via statsmodels ``combine_effects``."""
+    """Paule–Mandel random-effects estimate [3]_ via statsmodels ``combine_effects``.
+
+    References
+    ----------
+    .. [3] R. C. Paule, J. Mandel, "Consensus values and weighting factors", Journal of Research of
+       the National Bureau of Standards 87(5), 377-385, 1982. doi:10.6028/jres.087.022
+    """
     return _combine(yi, vi, "iterated", "PM")
 
 
@@ -907,6 +948,13 @@ def reml_multilevel(
     Returns
     -------
     MultilevelResult
+
+    References
+    ----------
+    .. [1] W. Viechtbauer, "Conducting meta-analyses in R with the metafor package", Journal of
+       Statistical Software 36(3), 1-48, 2010. doi:10.18637/jss.v036.i03
+    .. [10] S. Konstantopoulos, "Fixed effects and variance components estimation in three-level
+       meta-analysis", Research Synthesis Methods 2(1), 61-76, 2011. doi:10.1002/jrsm.35
     """
     yi, vi, X = _check_yi_vi(yi, vi, X)
     k, p = X.shape
@@ -1021,6 +1069,12 @@ class RegressionTest:
     underpowered : bool
         ``k < MIN_K_SMALL_STUDY`` (10; Sterne et al. 2011 [13]_).
     level : float
+
+    References
+    ----------
+    .. [13] J. A. C. Sterne, A. J. Sutton, J. P. A. Ioannidis, et al., "Recommendations for
+       examining and interpreting funnel plot asymmetry in meta-analyses of randomised controlled
+       trials", BMJ 343, d4002, 2011. doi:10.1136/bmj.d4002
     """
 
     model: str
@@ -1102,6 +1156,11 @@ class PetPeeseResult:
         The rule, in words.
     k : int
     underpowered : bool
+
+    References
+    ----------
+    .. [12] T. D. Stanley, H. Doucouliagos, "Meta-regression approximations to reduce publication
+       selection bias", Research Synthesis Methods 5(1), 60-78, 2014. doi:10.1002/jrsm.1095
     """
 
     pet: WLSFit
@@ -1185,6 +1244,11 @@ def pet(yi, vi, level=0.95) -> WLSFit:
         Effect sizes [ln ratio] and sampling variances [ln-ratio²].
     level : float
         Coverage of the intercept's t interval.
+
+    References
+    ----------
+    .. [12] T. D. Stanley, H. Doucouliagos, "Meta-regression approximations to reduce publication
+       selection bias", Research Synthesis Methods 5(1), 60-78, 2014. doi:10.1002/jrsm.1095
     """
     yi, vi = _check_small_study(yi, vi, "PET")
     return _wls(yi, vi, np.sqrt(vi), "PET", level)
@@ -1195,6 +1259,11 @@ def peese(yi, vi, level=0.95) -> WLSFit:
 
     As R ``lm(yi ~ vi, weights = 1/vi)``; the intercept is the effect at ``vi = 0``
     [ln ratio]. Needs k >= 3; ``underpowered`` when k < 10.
+
+    References
+    ----------
+    .. [12] T. D. Stanley, H. Doucouliagos, "Meta-regression approximations to reduce publication
+       selection bias", Research Synthesis Methods 5(1), 60-78, 2014. doi:10.1002/jrsm.1095
     """
     yi, vi = _check_small_study(yi, vi, "PEESE")
     return _wls(yi, vi, vi, "PEESE", level)
@@ -1216,6 +1285,11 @@ def pet_peese(yi, vi, level=0.95, alternative="two-sided") -> PetPeeseResult:
     level : float
         Coverage of the intervals; ``1 - level`` is the test level of the rule.
     alternative : {'two-sided', 'greater', 'less'}
+
+    References
+    ----------
+    .. [12] T. D. Stanley, H. Doucouliagos, "Meta-regression approximations to reduce publication
+       selection bias", Research Synthesis Methods 5(1), 60-78, 2014. doi:10.1002/jrsm.1095
     """
     check_choice("alternative", alternative, ("two-sided", "greater", "less"))
     fit_pet = pet(yi, vi, level)
@@ -1278,6 +1352,14 @@ def egger_test(yi, vi, model="lm", level=0.95, method="wald") -> RegressionTest:
     RegressionTest
         ``underpowered`` is True for k < 10: Sterne et al. (2011) [13]_ recommend these tests
         only with at least 10 studies.
+
+    References
+    ----------
+    .. [11] M. Egger, G. Davey Smith, M. Schneider, C. Minder, "Bias in meta-analysis detected by a
+       simple, graphical test", BMJ 315(7109), 629-634, 1997. doi:10.1136/bmj.315.7109.629
+    .. [13] J. A. C. Sterne, A. J. Sutton, J. P. A. Ioannidis, et al., "Recommendations for
+       examining and interpreting funnel plot asymmetry in meta-analyses of randomised controlled
+       trials", BMJ 343, d4002, 2011. doi:10.1136/bmj.d4002
     """
     check_choice("model", model, ("lm", "rma"))
     level = _check_level(level)
@@ -1401,6 +1483,12 @@ def funnel_plot(
     Returns
     -------
     matplotlib.axes.Axes
+
+    References
+    ----------
+    .. [13] J. A. C. Sterne, A. J. Sutton, J. P. A. Ioannidis, et al., "Recommendations for
+       examining and interpreting funnel plot asymmetry in meta-analyses of randomised controlled
+       trials", BMJ 343, d4002, 2011. doi:10.1136/bmj.d4002
     """
     if np.size(yi) == 1:
         yi_arr, vi_arr, _ = _check_yi_vi(np.repeat(yi, 2), np.repeat(vi, 2))

@@ -2398,6 +2398,11 @@ def sbc_uniformity(ranks: pd.DataFrame, *, n_bins=None) -> pd.DataFrame:
 
     ``ranks`` has ``rank_<param>`` columns and ``n_ranks`` (L); ranks take L + 1 values, binned
     into ``n_bins`` equal-width bins (default: about 5 replicates per bin, at most 20).
+
+    References
+    ----------
+    .. [1] S. Talts, M. Betancourt, D. Simpson, A. Vehtari, A. Gelman, "Validating Bayesian inference
+       algorithms with simulation-based calibration", arXiv:1804.06788, 2018.
     """
     L = int(ranks["n_ranks"].iloc[0])
     n = len(ranks)

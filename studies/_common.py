@@ -130,15 +130,3 @@ def progress(items: Iterable, total: int, label: str, every_s: float = 10.0) -> 
             eta = (total - i) / rate if rate else float("nan")
             log.info("%s %d/%d (%.0f s, about %.0f s left)", label, i, total, now - t0, eta)
             last = now
-
-
-def need(module: str):
-    """Import ``retrosim.<module>`` or exit with one clear line saying which piece is missing."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"retrosim.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("retrosim"):
-            sys.exit(f"study needs retrosim.{module}, which is not available yet ({exc})")
-        raise

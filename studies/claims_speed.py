@@ -138,7 +138,8 @@ def main() -> None:
     import pandas as pd
     from meta_analysis import fit_claims_evidence
 
-    claims = _common.need("meta.claims")
+    from retrosim.meta import claims
+
     _effects, statements, res = fit_claims_evidence(log)
     verdicts = claims.evaluate(res, statements=statements).set_index(["claim", "reading_key"])
     curve = claims.verdict_vs_speed(res)

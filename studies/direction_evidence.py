@@ -91,11 +91,10 @@ def main() -> None:
 
     import matplotlib.pyplot as plt
 
-    evidence = _common.need("evidence.tables")
-    inference = _common.need("meta.model")
-    claims = _common.need("meta.claims")
-    verdicts = _common.need("meta.verdicts")
+    from retrosim.evidence import tables as evidence
     from retrosim.evidence.directions import direction_rows
+    from retrosim.meta import claims, verdicts
+    from retrosim.meta import model as inference
 
     effects = claims.analysis_rows(evidence.effect_sizes())
     statements = evidence.direction_statements()

@@ -31,7 +31,8 @@ def main() -> None:
     log = _common.setup("evidence_summary")
     import pandas as pd
 
-    evidence = _common.need("evidence.tables")
+    from retrosim.evidence import tables as evidence
+
     data = evidence.load()
     effects = evidence.effect_sizes()
     # every result-only row of the dataset (the claims count independent reports only)

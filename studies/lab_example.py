@@ -29,7 +29,8 @@ def main() -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    trials = _common.need("trials.fit")
+    from retrosim.trials import fit as trials
+
     path = _common.DATA / "examples" / "synthetic_trials.csv"
     truth = json.loads((_common.DATA / "examples" / "synthetic_trials_truth.json").read_text())
     data = pd.read_csv(path)

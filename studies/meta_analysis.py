@@ -303,9 +303,9 @@ def write_claim_tables(claims, verdicts, converged):
 def fit_claims_evidence(log):
     """The claims' evidence (effect sizes, direction statements) and its fit: the one main fit
     of the paper (studies/claims_speed.py calls this too, so both read the same posterior)."""
-    evidence = _common.need("evidence.tables")
-    claims = _common.need("meta.claims")
-    verdicts = _common.need("meta.verdicts")
+    from retrosim.evidence import tables as evidence
+    from retrosim.meta import claims, verdicts
+
     effects = claims.analysis_rows(evidence.effect_sizes())
     statements = evidence.direction_statements()
     log.info("fitting the meta-regression to %d effect sizes (%d chains)", len(effects), CHAINS)
@@ -322,8 +322,9 @@ def main() -> None:
     import pandas as pd
     from scipy.stats import norm
 
-    inference = _common.need("meta.model")
-    claims = _common.need("meta.claims")
+    from retrosim.meta import claims
+    from retrosim.meta import model as inference
+
     effects, statements, res = fit_claims_evidence(log)
     rows, pooled = [], {}
     for fam in [f for f in FAMILIES if f in res.design.families]:

@@ -204,7 +204,8 @@ def main() -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    evidence = _common.need("evidence.tables")
+    from retrosim.evidence import tables as evidence
+
     q = pd.read_csv(_common.TABLES / "model_quantiles.csv")
     masses = sorted(q["mass_kg"].unique())
     ref_mass = 70.0 if 70.0 in masses else masses[len(masses) // 2]

@@ -115,8 +115,8 @@ def main() -> None:
     log = _common.setup("model_grid")
     import pandas as pd
 
-    chain = _common.need("models.chain")
     from retrosim.bayes import calibration
+    from retrosim.models import chain
 
     params, post = _draws(log)
     tables, datasets = [], {}

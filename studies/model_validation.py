@@ -281,7 +281,8 @@ def main() -> None:
     log = _common.setup("model_validation")
     import matplotlib.pyplot as plt
 
-    calibration = _common.need("bayes.calibration")
+    from retrosim.bayes import calibration
+
     checks = calibration.predictive_checks(n_draws=N_DRAWS, seed=SEED)
     _common.write_table(checks, "model_validation")
     _common.write_table(paper_table(checks), "model_validation_paper")

@@ -234,9 +234,10 @@ def main() -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    evidence = _common.need("evidence.tables")
-    claims = _common.need("meta.claims")
-    fq = _common.need("meta.frequentist")
+    from retrosim.evidence import tables as evidence
+    from retrosim.meta import claims
+    from retrosim.meta import frequentist as fq
+
     effects = claims.analysis_rows(evidence.effect_sizes())
     present = list(dict.fromkeys(effects["outcome_family"]))
     fams = [f for f in FAMILIES if f in present] + [f for f in present if f not in FAMILIES]

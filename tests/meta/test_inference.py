@@ -109,6 +109,7 @@ def test_pm_and_dl_match_metafor_kacker():
 
 def _our_energy_rows():
     from retrosim.evidence import tables as evidence
+
     df = evidence.effect_sizes()
     df = df[df["primary"].astype(bool) & (df["outcome_family"].isin(["energy", "heart_rate"]))]
     return df["yi"].to_numpy(float), df["vi"].to_numpy(float)

@@ -8,8 +8,10 @@ comparison: the published value with its 95 % interval, the predicted median wit
 95 % predictive intervals, the PIT and the absolute error of the predicted ratio; per family:
 the coverage of the two intervals. Also the issue-14 targets of the model chain at 3 m/s,
 70 kg, running (PFJ-force ratio interval, knee-moment and peak-force ratios against the
-published intervals), the forward cadence against its published values, and the knee
-speed-slope sensitivity case with the ODU 1998 comparison at 1.0 m/s.
+published intervals), where the width of the PFJ-ratio interval comes from (its variance by
+chain factor and parameter draw, the share the between-study SD of mechanical ratios adds, and
+the width at fixed values of that SD), the forward cadence against its published values, and
+the knee speed-slope sensitivity case with the ODU 1998 comparison at 1.0 m/s.
 
 Writes the full table, a compact table for the paper, a figure (predictions against published
 values, PIT histogram) and the values the paper section quotes.
@@ -44,6 +46,11 @@ TARGET_FAMILIES = ("energy", "knee")
 #: predictive intervals [%], and the largest acceptable width of the PFJ-ratio interval [pp].
 TARGET_INSIDE_95_PCT, TARGET_INSIDE_50_PCT, TARGET_PFJ_WIDTH_PP = 90.0, 40.0, 40.0
 PI_LEVELS_PCT = (50, 95)
+#: Draws the PFJ ratio depends on (direction effects, then the forward knee-angle draw).
+PFJ_PARAMETERS = ("dir_step_frequency", "dir_contact_time", "dir_knee_lever_arm",
+                  "dir_knee_flexion", "knee_flexion_deg_forward")  # fmt: skip
+#: Fixed between-study SDs of mechanical ratios at which the PFJ-ratio width is reported.
+TAU_SWEEP = (0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2)
 FAMILY_LABEL = {
     "energy": "energy",
     "knee": "knee",
@@ -177,6 +184,97 @@ def chain_targets(log):
              main["pfj_force"]["q975"], main["pfj_force"]["width_pp"],
              out["common_effect"]["pfj_force"]["width_pp"])  # fmt: skip
     return out, targets, cadence
+
+
+def _log_ratio_draws(ds, var, speed=REF_SPEED):
+    """Per-draw ln(backward / forward) of a chain variable at ``speed`` and the reference mass."""
+    da = ds[var]
+    r = (da.sel(direction="backward") / da.sel(direction="forward")).sel(speed=speed)
+    if "mass" in r.dims:
+        r = r.sel(mass=REF_MASS)
+    return np.log(np.asarray(r.squeeze().values, float))
+
+
+def _decompose(ds, params):
+    """Shares of Var ln(PFJ_b / PFJ_f) by chain factor and by parameter draw.
+
+    ``ln PFJ ratio = ln vGRF ratio + ln lever-arm ratio + ln [k / ma_Q](theta) ratio``; a
+    factor's share is its covariance with the total over the total variance (the shares add up
+    to 100 %). Per parameter: the least-squares coefficient of the total on the draws times the
+    draw's covariance with the total, over the total variance (the linear part; the rest is
+    the non-linear remainder).
+    """
+    total = _log_ratio_draws(ds, "pfj_force_bw")
+    parts = {"grf": _log_ratio_draws(ds, "vgrf_peak_bw"),
+             "lever": _log_ratio_draws(ds, "knee_lever_arm_m")}  # fmt: skip
+    parts["angle"] = total - parts["grf"] - parts["lever"]
+    var = float(total.var())
+    theta_f = ds["knee_flexion_at_peak_moment_deg"].sel(direction="forward")  # no speed, mass
+    draws = {k: np.asarray(params[k], float) for k in PFJ_PARAMETERS[:-1]}
+    draws[PFJ_PARAMETERS[-1]] = np.asarray(theta_f.squeeze().values, float)
+    x = np.column_stack([draws[k] - draws[k].mean() for k in PFJ_PARAMETERS])
+    beta = np.linalg.lstsq(x, total - total.mean(), rcond=None)[0]
+    res = total - total.mean() - x @ beta
+    return {
+        "var_ln_ratio": var,
+        "sd_ln_ratio": float(np.sqrt(var)),
+        "factors": {k: {"var": float(v.var()),
+                        "share_pct": float(100 * np.cov(v, total)[0, 1] / var)}
+                    for k, v in parts.items()},
+        "parameters": {k: {"sd": float(draws[k].std()), "coefficient": float(beta[j]),
+                           "share_pct": float(100 * beta[j] * np.cov(x[:, j], total)[0, 1] / var)}
+                       for j, k in enumerate(PFJ_PARAMETERS)},
+        "nonlinear_pct": float(100 * res.var() / var),
+    }  # fmt: skip
+
+
+def pfj_decomposition(log):
+    """Where the width of the PFJ-ratio interval comes from (3 m/s, 70 kg, running).
+
+    The variance of ln(PFJ_b / PFJ_f) by chain factor and parameter draw, in the main fit and
+    with the between-study SDs fixed at zero (``fixed_tau`` fixes both, energy and mechanics;
+    that of energy reaches the PFJ ratio only through ``dir_contact_time``); the share of the
+    main variance that they add; and the interval width with them fixed at :data:`TAU_SWEEP`,
+    with the posterior probability that the SD of mechanical ratios is larger, and the largest
+    fixed SD whose interval meets the target (linear interpolation of the sweep).
+    """
+    from retrosim.bayes import calibration
+    from retrosim.evidence import tables as evidence
+    from retrosim.models.chain import RetroChain
+
+    effects = evidence.effect_sizes()
+
+    def run(**kwargs):
+        post = calibration.fit(effects, draws=N_DRAWS, chains=1, seed=SEED, **kwargs)
+        params = calibration.posterior_draws(N_DRAWS, np.random.default_rng(SEED), posterior=post)
+        ds = RetroChain(posterior=post).run(
+            [REF_SPEED], [REF_MASS], mode=("run",), params=params, seed=SEED
+        )
+        return post, params, ds
+
+    post, params, ds = run()
+    tau = np.asarray(post.posterior["tau_mechanics"].values, float)
+    _, params_ce, ds_ce = run(fixed_tau=0.0)
+    out = {"main": _decompose(ds, params), "common_effect": _decompose(ds_ce, params_ce)}
+    out["between_study_share_pct"] = float(
+        100 * (1 - out["common_effect"]["var_ln_ratio"] / out["main"]["var_ln_ratio"])
+    )
+    sweep = []
+    for t in TAU_SWEEP:
+        _, _, d = run(fixed_tau=t)
+        sweep.append({"tau": t, "pfj_width_pp": _ratio_q(d, "pfj_force_bw")["width_pp"],
+                      "moment_width_pp": _ratio_q(d, "knee_ext_moment_nm")["width_pp"],
+                      "p_tau_above": float(np.mean(tau > t))})  # fmt: skip
+    widths = np.array([s["pfj_width_pp"] for s in sweep])
+    # largest fixed between-study SD whose interval still meets the target (widths rise with tau)
+    t_max = float(np.interp(TARGET_PFJ_WIDTH_PP, widths, TAU_SWEEP))
+    out.update(tau_sweep=sweep, tau_max_for_target=t_max,
+               p_tau_above_target=float(np.mean(tau > t_max)),
+               tau_median=float(np.median(tau)), tau_q975=float(np.quantile(tau, 0.975)))  # fmt: skip
+    log.info("PFJ ratio variance: %.1f %% from the between-study SD; the target needs tau_mech "
+             "<= %.3f (posterior P(tau above) = %.2f)", out["between_study_share_pct"], t_max,
+             out["p_tau_above_target"])  # fmt: skip
+    return out
 
 
 def odu_sensitivity(log):
@@ -330,6 +428,7 @@ def main() -> None:
         "chain_targets": targets,
         "cadence": cadence,
         "odu_sensitivity": odu_sensitivity(log),
+        "pfj_decomposition": pfj_decomposition(log),
     }
     log.info("held-out energy and knee comparisons: %d of %d inside 95 %% PIs, %d inside 50 %%",
              values["coverage"]["targets"]["inside_95"], len(tgt),

@@ -483,8 +483,11 @@ def roos_direction_effects(r=None):
     ``dir_knee_flexion = ln(theta_B / theta_F)`` from the knee flexion at peak moment;
     ``dir_knee_lever_arm = ln(M_B / M_F) - ln(|GRF|_B / |GRF|_F)`` (the lever arm is moment
     over force). Each log ratio has the paired delta-method variance
-    ``v_F + v_B - 2 r sqrt(v_F v_B)``, ``v = SD^2 / (n m^2)`` with n = 20; the moment and force
-    ratios are treated as independent (their correlation is not reported).
+    ``v_F + v_B - 2 r sqrt(v_F v_B)``, ``v = SD^2 / (n m^2)`` with n = 20. The lever-arm effect
+    takes the assumption of :func:`reference_inputs`: ``M = |GRF| d`` with ``|GRF|`` and ``d``
+    independent across subjects, so ``ln M`` and ``ln |GRF|`` share the variance of ``ln |GRF|``
+    and ``var(ln d) = var(ln M) - var(ln |GRF|)`` (their correlation is not reported; treating
+    the moment and force ratios as independent instead would add the two variances).
 
     Parameters
     ----------
@@ -512,7 +515,7 @@ def roos_direction_effects(r=None):
     grf, v_grf = _log_ratio("grf_at_peak_moment", n, r)
     return {
         "dir_knee_flexion": (flex, float(np.sqrt(v_flex))),
-        "dir_knee_lever_arm": (mom - grf, float(np.sqrt(v_mom + v_grf))),
+        "dir_knee_lever_arm": (mom - grf, float(np.sqrt(max(v_mom - v_grf, 0.0)))),
     }
 
 

@@ -361,7 +361,9 @@ def test_roos_direction_effects_hand_computed():
     assert got["dir_knee_flexion"][0] == pytest.approx(flex[0])
     assert got["dir_knee_flexion"][1] == pytest.approx(np.sqrt(flex[1]))
     assert got["dir_knee_lever_arm"][0] == pytest.approx(mom[0] - grf[0])
-    assert got["dir_knee_lever_arm"][1] == pytest.approx(np.sqrt(mom[1] + grf[1]))
+    # d = M / |GRF| with |GRF| and d independent across subjects (as reference_inputs assumes):
+    # var(ln d) = var(ln M) - var(ln |GRF|)
+    assert got["dir_knee_lever_arm"][1] == pytest.approx(np.sqrt(mom[1] - grf[1]))
     # Roos's paired moment ratio (SE about 8.5 % in log) is far tighter than the ratio of two
     # independent draws of the between-subject spreads (about 50 %)
     assert got["dir_knee_lever_arm"][1] < 0.1
@@ -384,6 +386,37 @@ def test_backward_inputs_paired_with_forward_draws():
                          params=a)  # fmt: skip
     m = out["knee_ext_moment_nm"][0]
     np.testing.assert_allclose(m[1] / m[0], np.exp(-0.3))
+
+
+def test_pfj_ratio_depends_on_forward_draws_only_through_the_angle_curvature():
+    # effects fixed: the PFJ ratio at equal |GRF| is exp(d_lever) g(theta_F e^d_flex) / g(theta_F)
+    # with g = k / ma_Q (polynomials from knee.csv): the forward lever arm cancels, and the
+    # forward angle (drawn with Roos's between-subject SD) moves the ratio only through the
+    # curvature of g
+    n = 4000
+    d_flex = np.log(par("knee_flexion_at_peak_moment", "backward")
+                    / par("knee_flexion_at_peak_moment", "forward"))  # fmt: skip
+    effects = {"dir_knee_flexion": np.full(n, d_flex), "dir_knee_lever_arm": np.full(n, -0.3)}
+    a = knee.sample_parameters(n, np.random.default_rng(5), effects=effects)
+    mass, gait = roos_gait()
+    gait = {k: np.full((2, n), v[0]) for k, v in gait.items()}
+    out = knee.from_gait(gait, mass_kg=mass, direction=DIRS[:, None], mode="run", speed_m_s=3.0,
+                         params=a)  # fmt: skip
+    f = out["pfj_force_bw"][0]
+    num = np.polynomial.Polynomial([par(f"k_num_c{i}") for i in range(3)])
+    den = np.polynomial.Polynomial([1.0] + [par(f"k_den_d{i}") for i in (1, 2, 3)])
+    maq = np.polynomial.Polynomial([par(f"maq_c{i}") for i in range(4)])
+
+    def g(t):
+        return num(t) / den(t) / maq(t)
+
+    tf, tb = a["knee_flexion_deg_forward"], a["knee_flexion_deg_backward"]
+    ok = tb < 60  # not clipped
+    np.testing.assert_allclose((f[1] / f[0])[ok], (np.exp(-0.3) * g(tb) / g(tf))[ok], rtol=1e-10)
+    # the 6-deg between-subject spread of the forward angle adds < 0.01 SD to ln(PFJ ratio),
+    # a tenth of Roos's paired standard error of the moment ratio
+    assert tf.std() > 5.0
+    assert np.log(f[1] / f[0]).std() < 0.01
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -34,7 +34,7 @@ OUTPUTS = [
 ]
 TIMEOUT_S = 1800
 SEED = 20261217
-DRAWS, TUNE, CHAINS = 1000, 1000, 4
+DRAWS, TUNE, CHAINS = 2000, 1000, 4  # draws as retrosim.meta.votes.VOTE_DRAWS
 
 
 def _figure(emg, tr, path_name):
@@ -66,8 +66,8 @@ def main() -> int:
     from retrosim.meta import votes
 
     emg_d, tr_d = votes.emg_design(), votes.training_design()
-    emg = votes.fit(emg_d, seed=SEED, draws=DRAWS, tune=TUNE, chains=CHAINS)
-    tr = votes.fit(tr_d, seed=SEED + 1, draws=DRAWS, tune=TUNE, chains=CHAINS)
+    emg = votes.fit(emg_d, seed=SEED, draws=DRAWS, tune=TUNE, chains=CHAINS, gate="warn")
+    tr = votes.fit(tr_d, seed=SEED + 1, draws=DRAWS, tune=TUNE, chains=CHAINS, gate="warn")
     log.info("EMG: %s", emg.diagnostics)
     log.info("training: %s", tr.diagnostics)
     verdicts = votes.claim_verdicts(emg, tr)

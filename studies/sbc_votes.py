@@ -30,6 +30,8 @@ OUTPUTS = [
 TIMEOUT_S = 3600
 ARGS = ["--n", "100"]
 N_DEFAULT, SEED_DEFAULT, DRAWS, TUNE, N_RANKS = 100, 7000, 400, 400, 99
+#: Share of a uniform bin count inside the figure's grey band.
+BAND = 0.99
 
 
 def _plot(ranks, n_ranks, path, design):
@@ -45,7 +47,7 @@ def _plot(ranks, n_ranks, path, design):
     ncol = 4
     nrow = -(-len(cols) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(7.0, 1.6 * nrow), sharey=True, squeeze=False)
-    lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / bins)
+    lo, hi = stats.binom.ppf([(1 - BAND) / 2, (1 + BAND) / 2], n, 1 / bins)
     for ax, col in zip(axes.flat, cols, strict=False):
         ax.axhspan(lo, hi, color="0.85", lw=0)
         ax.hist(ranks[col], bins=bins, range=(0, n_ranks + 1), color="#0072B2", edgecolor="white")
@@ -55,7 +57,7 @@ def _plot(ranks, n_ranks, path, design):
         ax.set_title(name, fontsize=7)
     for ax in list(axes.flat)[len(cols) :]:
         ax.set_visible(False)
-    fig.suptitle(f"SBC of the vote model: {n} replicates (band: 99 % of a uniform bin count)",
+    fig.suptitle(f"SBC of the vote model: {n} replicates (band: {100 * BAND:g} % of a uniform bin count)",
                  fontsize=8)  # fmt: skip
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -105,6 +107,7 @@ def main(argv=None) -> int:
             "draws_per_chain": args.draws,
             "tune": args.tune,
             "n_ranks": N_RANKS,
+            "band_pct": 100 * BAND,
             "n_rows": base.n_rows,
             "n_cells": len(base.cells),
             "n_parameters": len(uni),

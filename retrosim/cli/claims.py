@@ -52,6 +52,12 @@ def register(subparsers):
         help="leave the direction-only results out of the likelihood (the earlier analysis)",
     )
     p.add_argument(
+        "--no-votes",
+        action="store_true",
+        help="leave out the direction-only families judged by vote counting (muscle activity, "
+        "training effects, learning phase); faster",
+    )
+    p.add_argument(
         "--sampled-effects",
         action="store_true",
         help="fit the earlier model with sampled study effects instead of the marginal one "
@@ -123,9 +129,11 @@ def _table(verdicts, diagnostics):
                 speed += " any"
             elif np.isfinite(r["median_pct"]) and r["speed_extrapolated"]:
                 speed += " ext"
+        target = r.get("target")
+        reading = r["reading"] + (f" [{target}]" if isinstance(target, str) and target else "")
         t.add_row(
             text,
-            r["reading"],
+            reading,
             r["claimed"],
             speed,
             eff,
@@ -197,6 +205,7 @@ def run(args) -> int:
             marginal=not args.sampled_effects,
             target_accept=args.target_accept,
             checks=args.checks,
+            votes=not args.no_votes,
             progress=lambda text: prog.update(task, description=text),
         )
         prog.update(task, description="writing results")
@@ -211,9 +220,12 @@ def run(args) -> int:
     con.print("wrote: " + ", ".join(str(p) for p in paths))
     con.print(f"elapsed {time.perf_counter() - t0:.1f} s")
     if not check.converged:
-        msg = "the meta-analysis fit FAILED the convergence gate: " + "; ".join(
-            check.diagnostics.problems()
-        )
+        if not check.result.converged:
+            msg = "the meta-analysis fit FAILED the convergence gate: " + "; ".join(
+                check.diagnostics.problems()
+            )
+        else:
+            msg = "a vote-counting fit FAILED the convergence gate (its rows are UNRELIABLE)"
         if args.allow_unconverged:
             con.print(
                 f"[bold red]warning:[/] {msg} (verdicts marked unreliable; --allow-unconverged given)"

@@ -125,8 +125,12 @@ class ClaimsCheck:
 
     @property
     def converged(self) -> bool:
-        """Whether the pooled fit passed the convergence gate."""
-        return bool(self.result.converged)
+        """Whether every fit behind the verdicts passed the convergence gate.
+
+        The pooled meta-analysis, and the vote-counting fits when their verdicts are included
+        (their rows are marked unreliable otherwise).
+        """
+        return bool(self.result.converged) and bool(self.verdicts["reliable"].astype(bool).all())
 
     @property
     def diagnostics(self):
@@ -230,7 +234,7 @@ def check_claims(
     effects: pd.DataFrame | None = None,
     statements: pd.DataFrame | None = None,
     progress=None,
-    votes: bool = False,
+    votes: bool = True,
 ) -> ClaimsCheck:
     """Pool the published evidence and give every registered claim its verdicts.
 
@@ -306,7 +310,8 @@ def check_claims(
         from retrosim.meta import votes as vt
 
         say("direction-only families (muscles, training): vote models")
-        extra_rows = vt.verdict_rows(seed=seed, draws=draws, tune=tune, chains=chains)
+        # twice the draws: the vote models mix slower (retrosim.meta.votes.VOTE_DRAWS)
+        extra_rows = vt.verdict_rows(seed=seed, draws=2 * draws, tune=tune, chains=chains)
         verdicts = pd.concat([verdicts, extra_rows], ignore_index=True)
     ppc_rows, ppc = inf.posterior_predictive_check(result, seed=seed)
     extra = {}

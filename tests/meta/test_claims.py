@@ -499,6 +499,7 @@ def test_cli_exits_nonzero_on_unconverged_fit(tmp_path, monkeypatch):
         "2",
         "--seed",
         "3",
+        "--no-votes",
         "--out",
         str(tmp_path),
     ]

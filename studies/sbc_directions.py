@@ -2,7 +2,9 @@
 
 The SBC design of ``studies/sbc_meta.py`` (10 synthetic studies x 2 speeds reporting numbers)
 plus 10 synthetic studies x 2 speeds that report only a direction and significance class
-(``retrosim.meta.model.sbc_design(directions=True)``). Each replicate draws every parameter and
+(``retrosim.meta.model.sbc_design(directions=True, graded=True)``: two numeric studies at a 5 %
+grade, half of the direction studies at 5 % and 10 %, as the claims' evidence has uphill rows;
+``b_grade`` is ranked too). Each replicate draws every parameter and
 every study's ln ratio from the prior, turns the direction studies' ln ratios into the class a
 two-sided paired t test at 5 % reports (``retrosim.meta.model.censor_direction_rows``), fits the
 model (the latent ln ratios sampled inside their classes; nutpie with low-rank mass-matrix
@@ -51,6 +53,11 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=DRAWS)
     ap.add_argument("--tune", type=int, default=TUNE)
     ap.add_argument("--thin", type=int, default=THIN, help="keep every THIN-th draw for the ranks")
+    ap.add_argument(
+        "--level-only",
+        action="store_true",
+        help="the design without uphill rows (the claims' analysis before graded rows entered)",
+    )
     args = ap.parse_args(argv)
     log = _common.setup("sbc_directions")
     import pandas as pd
@@ -62,7 +69,12 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     seeds = [args.seed + i for i in range(args.n)]
     replicate = functools.partial(
-        run_sbc_replicate, draws=args.draws, tune=args.tune, thin=args.thin, directions=True
+        run_sbc_replicate,
+        draws=args.draws,
+        tune=args.tune,
+        thin=args.thin,
+        directions=True,
+        graded=not args.level_only,
     )
     rows = [replicate(s) for s in _common.progress(seeds, len(seeds), "SBC replicates")]
     ranks = pd.DataFrame(rows)
@@ -77,6 +89,7 @@ def main(argv=None) -> int:
             "alpha_pct": 5,
             "band_pct": 99,
             "tune": args.tune,
+            "graded": not args.level_only,
             "median_share_significant": float(
                 np.median(ranks["n_direction_significant"] / ranks["n_direction_rows"])
             ),

@@ -771,10 +771,11 @@ def registry_table(claims=CLAIMS) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 
 #: Grade classes the claims are about: level locomotion (a grade not stated is taken as level,
-#: the usual treadmill and track protocol). The meta-regression has a grade term (``b_grade``),
-#: but graded comparisons stay out of the claims' analysis for now: with them (Hooper 2004's
-#: three uphill grades with p < 0.00001) the sampler diverged on 4 of 5 seeds (1-3 divergent
-#: transitions each), so they would need a better parameterisation of censored rows first.
+#: the usual treadmill and track protocol). :func:`analysis_rows` keeps graded comparisons too
+#: (the meta-regression's ``b_grade`` carries them to grade 0, where the claims are read; the
+#: direction-only uphill results of Hooper 2004 need the GHK parameterisation of censored rows
+#: of :class:`retrosim.meta.model.MarginalDensity`, without which NUTS diverged);
+#: :func:`analysis_statements` (the statements' summary) still keeps these classes only.
 LEVEL_GRADES = ("level", "not_stated")
 #: Surfaces whose mechanics differ from walking or running on land (buoyancy and water drag):
 #: their comparisons are not evidence about the claims and stay out of the analysis.
@@ -793,10 +794,10 @@ def _split_energy_basis(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _analysis_filter(df: pd.DataFrame) -> pd.DataFrame:
-    """Level locomotion on land, only the step frequency of the gait outcomes, energy bases
-    apart."""
-    if "grade_class" in df.columns:
+def _analysis_filter(df: pd.DataFrame, *, level_only: bool = True) -> pd.DataFrame:
+    """Level locomotion (unless ``level_only=False``) on land, only the step frequency of the
+    gait outcomes, energy bases apart."""
+    if level_only and "grade_class" in df.columns:
         df = df[df["grade_class"].isin(LEVEL_GRADES)]
     if "surface" in df.columns:
         df = df[~df["surface"].isin(EXCLUDED_SURFACES)]
@@ -809,18 +810,24 @@ def analysis_rows(effects: pd.DataFrame) -> pd.DataFrame:
     """The effect sizes the claims model uses.
 
     Keeps one row per study, condition and outcome (``primary`` rows where the column exists:
-    e.g. VO2 in mL/kg/min, not also VO2 in %VO2max of the same people), only level locomotion
-    (``grade_class`` in :data:`LEVEL_GRADES`: every claim is about level running or walking;
-    an average over uphill grades such as Rasica 2020's would otherwise pass for a level
-    result) on land (not :data:`EXCLUDED_SURFACES`: underwater walking has buoyancy and drag)
-    and, from the gait family, only the step frequency needed for per-km knee readings. Where ``energy_basis`` exists, energy
+    e.g. VO2 in mL/kg/min, not also VO2 in %VO2max of the same people) at every treadmill
+    grade: uphill and downhill rows enter with their grade (``grade_pct``, or the midpoint
+    and spread of ``grade_low_pct``..``grade_high_pct`` for a value averaged over grades such
+    as Rasica 2020's), and the model's grade coefficient ``b_grade`` carries them to level
+    ground, where every claim is read (:func:`evaluate` takes the effect at grade 0). Rows on
+    :data:`EXCLUDED_SURFACES` stay out: underwater walking has buoyancy and water drag, a
+    different task from the land locomotion the claims describe, and only direction-only
+    reports (Masumoto 2007, 2009) stand on it, so a surface coefficient would be identified by
+    its prior alone and would carry nothing to land. From the gait family only the step
+    frequency needed for per-km knee readings is kept. Where ``energy_basis`` exists, energy
     rows that are not gross move to the families ``energy_net`` / ``energy_not_stated``
-    (module docstring, "Calories").
+    (module docstring, "Calories"). Applied to the direction statements as well
+    (:func:`retrosim.meta.verdicts.fit_evidence`).
     """
     df = effects.copy()
     if "primary" in df.columns:
         df = df[df["primary"].astype(bool)]
-    return _analysis_filter(df)
+    return _analysis_filter(df, level_only=False)
 
 
 def analysis_statements(statements: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -56,7 +56,7 @@ Priors (defaults of :class:`Priors`, all on the ln-ratio scale) and why:
 * ``b_grade_f ~ Normal(0, 0.02)`` per % of treadmill grade ``g_i`` (0 = level; a grade not
   stated is taken as level, a value averaged over grades enters at the range's midpoint with its
   uniform variance): a 10 % grade is not expected to change the ratio by more than about ±40 %
-  (2 SD). Uphill comparisons (Hooper 2004, Chaloupka 1997, Rasica 2020) thereby inform the level
+  (2 SD). Uphill comparisons (Hooper 2004, Chaloupka 1997, Kale 2014, Rasica 2020) thereby inform the level
   effect through the family's intercept at grade 0 instead of being dropped or passing for level.
 * ``tau_study_f ~ HalfNormal(0.25)``, ``tau_cond_f ~ HalfNormal(0.1)``: between-study SD of the
   ln ratio up to about 0.5 (±65 %) is allowed; conditions within a study (same people, same
@@ -1075,6 +1075,39 @@ def _marginal_kernel():
         return _KERNEL[0]
     import numba
 
+    @numba.njit(cache=True, nogil=True)
+    def chol_lower(V):
+        """Lower Cholesky factor of ``V``; all zeros when a pivot is not positive."""
+        m = V.shape[0]
+        L = np.zeros((m, m))
+        for j in range(m):
+            d = V[j, j]
+            for k in range(j):
+                d -= L[j, k] * L[j, k]
+            if not d > 0.0:
+                return np.zeros((m, m))
+            L[j, j] = np.sqrt(d)
+            for i in range(j + 1, m):
+                t = V[i, j]
+                for k in range(j):
+                    t -= L[i, k] * L[j, k]
+                L[i, j] = t / L[j, j]
+        return L
+
+    @numba.njit(cache=True, nogil=True)
+    def tri_inverse(L):
+        """Inverse of a lower-triangular matrix."""
+        m = L.shape[0]
+        Li = np.zeros((m, m))
+        for j in range(m):
+            Li[j, j] = 1.0 / L[j, j]
+            for i in range(j + 1, m):
+                t = 0.0
+                for k in range(j, i):
+                    t -= L[i, k] * Li[k, j]
+                Li[i, j] = t / L[i, i]
+        return Li
+
     # Few arguments (numba's per-call unboxing costs about 1 us per argument) and nogil, so
     # nutpie's two chain threads evaluate it in parallel.
     @numba.njit(cache=True, nogil=True)
@@ -1143,27 +1176,10 @@ def _marginal_kernel():
                 V[i, i] += max(v, 1e-12) + use_cond * tc * tc
             # Cholesky factor and inverse by hand: the matrices are tiny, so LAPACK's call
             # overhead would dominate; a non-positive pivot rejects the point
-            L = np.zeros((m, m))
-            for j in range(m):
-                d = V[j, j]
-                for k in range(j):
-                    d -= L[j, k] * L[j, k]
-                if not d > 0.0:
-                    return -np.inf, np.zeros(2 * F + 1), ll_f, a_out, m_out
-                L[j, j] = np.sqrt(d)
-                for i in range(j + 1, m):
-                    t = V[i, j]
-                    for k in range(j):
-                        t -= L[i, k] * L[j, k]
-                    L[i, j] = t / L[j, j]
-            Li = np.zeros((m, m))
-            for j in range(m):
-                Li[j, j] = 1.0 / L[j, j]
-                for i in range(j + 1, m):
-                    t = 0.0
-                    for k in range(j, i):
-                        t -= L[i, k] * Li[k, j]
-                    Li[i, j] = t / L[i, i]
+            L = chol_lower(V)
+            if L[0, 0] == 0.0:
+                return -np.inf, np.zeros(2 * F + 1), ll_f, a_out, m_out
+            Li = tri_inverse(L)
             Vinv = np.zeros((m, m))
             for i in range(m):
                 for j in range(i + 1):
@@ -1205,94 +1221,266 @@ def _marginal_kernel():
         gz[2 * F] = grad[2 * F]
         return lp, gz, ll_f, a_out, m_out
 
-    # Direction rows' latent values (see MarginalDensity): transform u -> t -> y = t se(r),
-    # evaluate the kernel, add the Jacobians and carry its gradient back to u and logit r.
-    @numba.njit(cache=True, nogil=True)
-    def latent(x, nb, rows, mats, half_n_log2pi, scal, lat_i, lat_d, pq):
+    _KERNEL.extend([kernel, chol_lower, tri_inverse])
+    return kernel
+
+
+_GHK = []
+
+
+def _ghk_kernel():
+    """The numba log density of :class:`MarginalDensity` with direction rows, their latent
+    values in the sequential-conditional (GHK) parameterisation (see the class docstring).
+
+    Not cached on disk: it calls scipy's ``log_ndtr`` and ``ndtri_exp`` through function
+    pointers, which numba cannot cache (a few seconds of compilation once per process)."""
+    if _GHK:
+        return _GHK[0]
+    import ctypes
+
+    import numba
+    from numba.extending import get_cython_function_address
+
+    kernel = _marginal_kernel()
+    chol_lower, tri_inverse = _KERNEL[1], _KERNEL[2]
+    f8 = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)
+    # log Phi(x) and Phi^-1(exp(q)): accurate far into both tails (Phi^-1 of a probability
+    # below 1e-300 where the bounds of a significant result lie many SDs out)
+    log_ndtr = f8(
+        get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1log_ndtr")
+    )
+    ndtri_exp = f8(get_cython_function_address("scipy.special.cython_special", "ndtri_exp"))
+    half_log_2pi = 0.5 * np.log(2.0 * np.pi)
+
+    @numba.njit(nogil=True)
+    def log_interval(a, b):
+        """log(Phi(b) - Phi(a)) for a < b, from the tail where both are small."""
+        if a > 0.0:
+            la, lb = log_ndtr(-a), log_ndtr(-b)
+            return la + np.log1p(-np.exp(lb - la))
+        la, lb = log_ndtr(a), log_ndtr(b)
+        return lb + np.log1p(-np.exp(la - lb))
+
+    @numba.njit(nogil=True)
+    def logaddexp(a, b):
+        if a == -np.inf:
+            return b
+        if b == -np.inf:
+            return a
+        m = max(a, b)
+        return m + np.log(np.exp(a - m) + np.exp(b - m))
+
+    @numba.njit(nogil=True)
+    def family(V, nobs, y, dy_dr, lo, hi, dlo_dr, dhi_dr, u, dv_dr, B, ts2, tc2u):
+        """One family: log p(observed rows) + log P(latent rows in their regions | u) and
+        its gradient with respect to ln tau_study, ln tau_cond, r and u; latent y values."""
+        N = V.shape[0]
+        K = N - nobs
+        L = chol_lower(V)
+        if N and L[0, 0] == 0.0:
+            return -np.inf, 0.0, 0.0, 0.0, np.zeros(K), np.zeros(K)
+        e = np.zeros(N)
+        ll = -nobs * half_log_2pi
+        for i in range(nobs):
+            s = y[i]
+            for k in range(i):
+                s -= L[i, k] * e[k]
+            e[i] = s / L[i, i]
+            ll += -0.5 * e[i] * e[i] - np.log(L[i, i])
+        al = np.zeros(K)
+        be = np.zeros(K)
+        lP = np.zeros(K)
+        pp = np.zeros(K)
+        ys = np.zeros(K)
+        for j in range(K):
+            i = nobs + j
+            c = 0.0
+            for k in range(i):
+                c += L[i, k] * e[k]
+            a = (lo[j] - c) / L[i, i] if np.isfinite(lo[j]) else -np.inf
+            b = (hi[j] - c) / L[i, i] if np.isfinite(hi[j]) else np.inf
+            if not a < b or a > 37.0 or b < -37.0:
+                return -np.inf, 0.0, 0.0, 0.0, np.zeros(K), np.zeros(K)
+            lp_ = log_interval(a, b)
+            uj = u[j]
+            if not np.isfinite(uj) or abs(uj) > 700.0:
+                return -np.inf, 0.0, 0.0, 0.0, np.zeros(K), np.zeros(K)
+            # log p and log(1 - p) of p = logistic(u), stable for any u
+            lp1 = -np.log1p(np.exp(-uj)) if uj > 0.0 else uj - np.log1p(np.exp(uj))
+            lq1 = -uj + lp1
+            if a > 0.0:  # upper tail: Phi^-1 of the complement
+                ei = -ndtri_exp(logaddexp(log_ndtr(-b), lq1 + lp_))
+            else:
+                ei = ndtri_exp(logaddexp(log_ndtr(a), lp1 + lp_))
+            ei = min(max(ei, a), b)
+            e[i] = ei
+            ys[j] = c + L[i, i] * ei
+            al[j], be[j], lP[j], pp[j] = a, b, lp_, np.exp(lp1)
+            ll += lp_ + lp1 + lq1
+        # reverse pass: adjoints of e, L, y and of the bounds
+        eb = np.zeros(N)
+        Lb = np.zeros((N, N))
+        gu = np.zeros(K)
+        g_r = 0.0
+        for j in range(K - 1, -1, -1):
+            i = nobs + j
+            a, b, p, ei = al[j], be[j], pp[j], e[i]
+            fa = np.exp(-0.5 * a * a - half_log_2pi - lP[j]) if np.isfinite(a) else 0.0
+            fb = np.exp(-0.5 * b * b - half_log_2pi - lP[j]) if np.isfinite(b) else 0.0
+            de_da = (1.0 - p) * np.exp(-0.5 * (a * a - ei * ei)) if np.isfinite(a) else 0.0
+            de_db = p * np.exp(-0.5 * (b * b - ei * ei)) if np.isfinite(b) else 0.0
+            de_dp = np.exp(lP[j] + 0.5 * ei * ei + half_log_2pi)
+            abar = -fa + eb[i] * de_da
+            bbar = fb + eb[i] * de_db
+            gu[j] = eb[i] * de_dp * p * (1.0 - p) + (1.0 - 2.0 * p)
+            lii = L[i, i]
+            cbar = 0.0
+            if np.isfinite(a):
+                g_r += abar / lii * dlo_dr[j]
+                cbar -= abar / lii
+                Lb[i, i] -= abar * a / lii
+            if np.isfinite(b):
+                g_r += bbar / lii * dhi_dr[j]
+                cbar -= bbar / lii
+                Lb[i, i] -= bbar * b / lii
+            for k in range(i):
+                Lb[i, k] += cbar * e[k]
+                eb[k] += cbar * L[i, k]
+        for i in range(nobs - 1, -1, -1):
+            eb[i] -= e[i]
+            sb = eb[i] / L[i, i]
+            Lb[i, i] -= eb[i] * e[i] / L[i, i] + 1.0 / L[i, i]
+            g_r += sb * dy_dr[i]
+            for k in range(i):
+                Lb[i, k] -= sb * e[k]
+                eb[k] -= sb * L[i, k]
+        # Cholesky adjoint (Murray 2016, eq. 10): S = L^-T Phi(L' Lbar) L^-1, symmetrised;
+        # Phi keeps the lower triangle and halves the diagonal
+        Pm = np.zeros((N, N))
+        for i in range(N):
+            for j in range(i + 1):
+                t = 0.0
+                for k in range(i, N):
+                    t += L[k, i] * Lb[k, j]
+                Pm[i, j] = 0.5 * t if i == j else t
+        Li = tri_inverse(L)
+        T = np.zeros((N, N))  # Phi(.) L^-1
+        for i in range(N):
+            for j in range(i + 1):
+                t = 0.0
+                for k in range(j, i + 1):
+                    t += Pm[i, k] * Li[k, j]
+                T[i, j] = t
+        S = np.zeros((N, N))  # L^-T T
+        for i in range(N):
+            for j in range(N):
+                t = 0.0
+                for k in range(max(i, j), N):
+                    t += Li[k, i] * T[k, j]
+                S[i, j] = t
+        g_ts = 0.0
+        g_tc = 0.0
+        for i in range(N):
+            for j in range(N):
+                gij = 0.5 * (S[i, j] + S[j, i])
+                g_ts += gij * B[i, j]
+            gii = S[i, i]
+            g_tc += gii
+            g_r += gii * dv_dr[i]
+        return ll, 2.0 * ts2 * g_ts, 2.0 * tc2u * g_tc, g_r, gu, ys
+
+    @numba.njit(nogil=True)
+    def density(
+        x, nb, rows, mats, half_n_log2pi, scal, lat_i, lat_d, pq, order, nobs_f, nall_f, latpos
+    ):
         F = pq.shape[1]
-        m = lat_i.shape[1]
+        m_lat = lat_i.shape[1]
+        use_cond = scal[0]
         grad = np.zeros(x.size)
-        ys = np.zeros(m)
+        ys_all = np.zeros(m_lat)
         r = 1.0 / (1.0 + np.exp(-x[nb - 1]))
         rows2 = rows.copy()
-        dy_du = np.zeros(m)
-        dlj_du = np.zeros(m)
-        dy_dr = np.zeros(m)
-        dlj_dr = np.zeros(m)
-        dy_dz = np.zeros(m)
-        dlj_dz = np.zeros(m)
-        ds2 = np.zeros(m)
-        ui = np.full(m, -1)
-        lp_extra = 0.0
-        c = 0
-        for j in range(m):
-            f, k, kind = lat_i[0, j], lat_i[1, j], lat_i[2, j]
-            lo, hi, inv_n = lat_d[0, j], lat_d[1, j], lat_d[2, j]
-            s2 = max(pq[0, f] - r * pq[1, f], 1e-12) * inv_n
-            ds2[j] = -pq[1, f] * inv_n
-            se = np.sqrt(s2)
-            dse = ds2[j] / (2.0 * se)
-            u = 0.0
-            if kind != 0:
-                u = x[nb + c]
-                ui[j] = c
-                c += 1
-                # beyond |u| = 700 exp overflows; the density there is negligible anyway
-                if not np.isfinite(u) or abs(u) > 700.0:
-                    return -np.inf, grad, np.zeros(F), ys
-            if kind == 0 or kind == 1:
-                t = lo
-                if kind == 1:
-                    sg = 1.0 / (1.0 + np.exp(-u))
-                    t = lo + (hi - lo) * sg
-                    dy_du[j] = (hi - lo) * sg * (1.0 - sg) * se
-                    # log(sg) + log(1 - sg) = -|u| - 2 log(1 + exp(-|u|)), stable for any u
-                    # (in floating point sg rounds to 1 beyond u = 37 and log(1 - sg) to -inf)
-                    lp_extra += np.log(hi - lo) - abs(u) - 2.0 * np.log1p(np.exp(-abs(u)))
-                    dlj_du[j] = 1.0 - 2.0 * sg
-                ys[j] = t * se
-                lp_extra += np.log(se)
-                dy_dr[j] = t * dse
-                dlj_dr[j] = ds2[j] / (2.0 * s2)
-            else:
-                sign = 1.0 if kind == 2 else -1.0
-                edge = lo if kind == 2 else hi
-                T2 = np.exp(2.0 * x[f])
-                sc2 = T2 + s2
-                sc = np.sqrt(sc2)
-                sg = 1.0 / (1.0 + np.exp(-u))
-                # softplus and log(logistic), stable for large |u|
-                e = u + np.log1p(np.exp(-u)) if u > 0.0 else np.log1p(np.exp(u))
-                ls = -np.log1p(np.exp(-u)) if u > 0.0 else u - np.log1p(np.exp(u))
-                ys[j] = edge * se + sign * sc * e
-                lp_extra += ls + np.log(sc)
-                dy_du[j] = sign * sc * sg
-                dlj_du[j] = 1.0 - sg
-                dy_dr[j] = edge * dse + sign * e * ds2[j] / (2.0 * sc)
-                dlj_dr[j] = ds2[j] / (2.0 * sc2)
-                dy_dz[j] = sign * e * T2 / sc
-                dlj_dz[j] = T2 / sc2
-            rows2[0, f, k] = ys[j]
-            rows2[1, f, k] = s2
-        lp, gz, ll, a, md = kernel(x[:nb], rows2, mats, half_n_log2pi, scal, True)
+        for f in range(F):
+            if nall_f[f] > 0:
+                for k in range(rows.shape[2]):
+                    rows2[6, f, k] = 0.0
+        lp, gz, ll, _a, _m = kernel(x[:nb], rows2, mats, half_n_log2pi, scal, True)
         if not np.isfinite(lp):
-            return -np.inf, grad, ll, ys
+            return -np.inf, grad, ll, ys_all
         for i in range(nb):
             grad[i] = gz[i]
-        dr = 0.0
-        for j in range(m):
-            f, k = lat_i[0, j], lat_i[1, j]
-            al, ml = a[f, k], md[f, k]
-            if ui[j] >= 0:
-                grad[nb + ui[j]] = -al * dy_du[j] + dlj_du[j]
-            dr += -al * dy_dr[j] + dlj_dr[j] + 0.5 * ml * ds2[j]
-            grad[f] += -al * dy_dz[j] + dlj_dz[j]
-        grad[nb - 1] += dr * r * (1.0 - r)
-        return lp + lp_extra, grad, ll, ys
+        for f in range(F):
+            N, nob = nall_f[f], nobs_f[f]
+            if N == 0:
+                continue
+            K = N - nob
+            share = 1.0 / (1.0 + np.exp(-x[F + f]))
+            ts2 = np.exp(2.0 * x[f] - np.log1p(np.exp(-x[F + f])))
+            tc2 = np.exp(2.0 * x[f] - np.log1p(np.exp(x[F + f])))
+            V = np.empty((N, N))
+            Bm = np.empty((N, N))
+            y = np.zeros(N)
+            dy_dr = np.zeros(N)
+            dv_dr = np.zeros(N)
+            lo = np.zeros(K)
+            hi = np.zeros(K)
+            dlo = np.zeros(K)
+            dhi = np.zeros(K)
+            u = np.zeros(K)
+            for a in range(N):
+                ka = order[f, a]
+                for b in range(N):
+                    kb = order[f, b]
+                    Bm[a, b] = mats[0, f, ka, kb]
+                    V[a, b] = mats[1, f, ka, kb] + ts2 * Bm[a, b]
+                j = latpos[f, a]
+                if j < 0:
+                    pr = rows[2, f, ka]
+                    v = pr * (rows[3, f, ka] + rows[4, f, ka] - 2.0 * r * rows[5, f, ka])
+                    v += (1.0 - pr) * rows[1, f, ka]
+                    dv = -2.0 * pr * rows[5, f, ka]
+                    y[a] = rows[0, f, ka]
+                else:
+                    inv_n = lat_d[2, j]
+                    s2 = max(pq[0, f] - r * pq[1, f], 1e-12) * inv_n
+                    ds2 = -pq[1, f] * inv_n
+                    se = np.sqrt(s2)
+                    dse = ds2 / (2.0 * se)
+                    v, dv = s2, ds2
+                    if lat_i[2, j] == 0:  # an exact p: a known t, y = t se
+                        y[a] = lat_d[0, j] * se
+                        dy_dr[a] = lat_d[0, j] * dse
+                        ys_all[j] = y[a]
+                        lp += np.log(se)  # the density of t, not of y
+                        grad[nb - 1] += ds2 / (2.0 * s2) * r * (1.0 - r)
+                    else:
+                        jj = a - nob
+                        tl, th = lat_d[0, j], lat_d[1, j]
+                        lo[jj] = tl * se if np.isfinite(tl) else -np.inf
+                        dlo[jj] = tl * dse if np.isfinite(tl) else 0.0
+                        hi[jj] = th * se if np.isfinite(th) else np.inf
+                        dhi[jj] = th * dse if np.isfinite(th) else 0.0
+                        u[jj] = x[nb + lat_i[3, j]]
+                V[a, a] += max(v, 1e-12) + use_cond * tc2
+                dv_dr[a] = dv
+            llf, gts, gtc, gr, gu, ys = family(
+                V, nob, y, dy_dr, lo, hi, dlo, dhi, u, dv_dr, Bm, ts2, use_cond * tc2
+            )
+            if not np.isfinite(llf):
+                return -np.inf, np.zeros(x.size), ll, ys_all
+            lp += llf
+            ll[f] = llf
+            grad[f] += gts + gtc
+            grad[F + f] += 0.5 * (1.0 - share) * gts - 0.5 * share * gtc
+            grad[nb - 1] += gr * r * (1.0 - r)
+            for a in range(nob, N):
+                j = latpos[f, a]
+                grad[nb + lat_i[3, j]] += gu[a - nob]
+                ys_all[j] = ys[a - nob]
+        return lp, grad, ll, ys_all
 
-    _KERNEL.append(kernel)
-    _KERNEL.append(latent)
-    return kernel
+    _GHK.append(density)
+    return density
 
 
 class MarginalDensity:
@@ -1311,18 +1499,39 @@ class MarginalDensity:
     ``log p(y_f) = -1/2 y'V^-1 y - 1/2 log|V| - n_f/2 log 2 pi``,
     ``d log p / d theta = 1/2 tr[(a a' - V^-1) dV/d theta]``, ``a = V^-1 y``.
 
-    Direction-only rows (:mod:`retrosim.evidence.directions`) add their latent ``y_i = t_i se_i(r)``
-    with ``se_i² = sigma_f²(r) / n_i`` and ``t_i`` in ``(t_lo, t_hi)``: ``t = lo + (hi - lo)
-    logistic(u)`` on a bounded interval and fixed for a point (an exact p); on a half-line
-    ``y = lo se + sc softplus(u)`` (or ``hi se - ...``) with ``sc = sqrt(tau_total² + se²)``
-    (:meth:`latent_values`). The density in ``u`` is ``N(y; 0, V) |dy/du|``, so integrating it
-    over ``u`` gives the probability of the reported result; ``d log p / d y = -a`` and the diagonal of
-    ``a a' - V^-1`` carry the gradient through ``y`` and ``se`` to ``u`` and ``r``.
+    Direction-only rows (:mod:`retrosim.evidence.directions`) have a latent ``y_i`` known to lie
+    in ``(t_lo se_i, t_hi se_i)`` with ``se_i² = sigma_f²(r) / n_i``; a row with an exact p has a
+    known ``y_i = t_i se_i`` and counts as observed (with the Jacobian ``se_i`` of the density of
+    ``t``). A family with censored rows is evaluated in the sequential-conditional (GHK)
+    parameterisation of Geweke, Hajivassiliou and Keane [1]_ (the "truncated multivariate
+    normal" transform used for multivariate probit models in Stan): with ``V = L L'`` ordered
+    observed rows first, ``e = L^-1 y`` for the observed rows and, for each censored row ``i``
+    in turn, ``c_i = sum_k<i L_ik e_k``, standardised bounds ``a_i = (lo_i - c_i) / L_ii``,
+    ``b_i = (hi_i - c_i) / L_ii``, and ``e_i = Phi^-1(Phi(a_i) + p_i (Phi(b_i) - Phi(a_i)))``
+    with ``p_i = logistic(u_i)``. The density in ``u`` is
+
+    ``log N(y_obs; 0, V_obs) + sum_i [log(Phi(b_i) - Phi(a_i)) + log p_i + log(1 - p_i)]``,
+
+    whose integral over ``u`` is exactly ``p(y_obs) P(censored rows in their regions | y_obs)``:
+    the likelihood of the reported classes with the coefficients (``b_grade`` among them), the
+    study and the condition effects integrated out. Each ``u_i`` is a standard logistic
+    variable apart from the weight ``Phi(b_i) - Phi(a_i)``, so the latent coordinates no longer
+    scale with the heterogeneity or with the coefficients' prior (the earlier transforms,
+    ``y = t se`` with ``t`` logistic or softplus in ``u``, made a ridge with ``b_grade`` and the
+    study effect when one study reported several uphill grades by direction only, and NUTS
+    diverged). The latent ``y_i = c_i + L_ii e_i`` are returned as ``direction_yi``. The
+    gradient is the reverse pass through the recursion and the Cholesky factor (Murray [2]_).
 
     Each family's observed rows are packed first in arrays padded to the largest family. This
     is the same likelihood as the PyMC graph of :func:`build_model` and as
     :func:`marginal_loglik` (tests compare the three), written as one small numba kernel so
     that nutpie samples it without compiling the PyMC graph (about a minute with numba).
+
+    References
+    ----------
+    .. [1] K. E. Train, *Discrete Choice Methods with Simulation*, 2nd ed., Cambridge University
+       Press, 2009, chapter 5 (probit; the GHK simulator of Geweke, Hajivassiliou and Keane).
+    .. [2] I. Murray, "Differentiation of the Cholesky decomposition", arXiv:1602.07527, 2016.
     """
 
     def __init__(self, design: MetaDesign, priors: Priors):
@@ -1384,9 +1593,31 @@ class MarginalDensity:
         self.K = int(self._free.size)
         self._P, self._Q = design.sigma2_P, design.sigma2_Q
         self._row_ids = [str(r) for r in design.frame["row_id"].to_numpy()[lat]]
+        u_idx = np.full(lat.size, -1)
+        u_idx[self._free] = np.arange(self.K)
         self._lat_i = np.ascontiguousarray(
-            np.stack([self._lat_f, self._lat_k, kind]).astype(np.int64)
+            np.stack([self._lat_f, self._lat_k, kind, u_idx]).astype(np.int64)
         )
+        # each family with direction rows in the sequential order of the GHK parameterisation:
+        # numeric rows and exact-p rows (observed) first, then the censored rows
+        self._order = np.zeros((F, nmax), dtype=np.int64)
+        self._latpos = np.full((F, nmax), -1, dtype=np.int64)
+        self._nobs = np.zeros(F, dtype=np.int64)
+        self._nall = np.zeros(F, dtype=np.int64)
+        lat_at = {
+            (int(f), int(k)): j
+            for j, (f, k) in enumerate(zip(self._lat_f, self._lat_k, strict=True))
+        }
+        for f in range(F):
+            ks = [k for k in range(nmax) if ok[f, k] > 0]
+            obs = [k for k in ks if lat_at.get((f, k)) is None or kind[lat_at[(f, k)]] == 0]
+            cens = [k for k in ks if k not in obs]
+            has_dir = any((f, k) in lat_at for k in ks)
+            self._nall[f] = len(ks) if has_dir else 0
+            self._nobs[f] = len(obs) if has_dir else 0
+            for a, k in enumerate(obs + cens):
+                self._order[f, a] = k
+                self._latpos[f, a] = lat_at.get((f, k), -1)
         self._lat_d = np.ascontiguousarray(np.stack([lo, hi, self._lat_inv_n]).astype(float))
         self._pq = np.ascontiguousarray(np.stack([self._P, self._Q]).astype(float))
 
@@ -1458,65 +1689,6 @@ class MarginalDensity:
             want_grad,
         )
 
-    def latent_values(self, z):
-        """Direction rows' latent ``y`` and the terms of its transform at ``z`` (one point).
-
-        A row with an interval (or a point) for ``t`` has ``y = t se``; a row with a half-line
-        ``t > lo`` has ``y = lo se + sc softplus(u)`` (mirror image for ``t < hi``) with the scale
-        ``sc = sqrt(tau_total² + se²)``: non-centred, so how far a latent value lies beyond its
-        bound scales with the family's heterogeneity (with ``sc = se`` the latent values of one
-        study and ``tau_study`` formed a funnel that made NUTS diverge; softplus rather than exp,
-        whose Gaussian upper tail becomes a doubly exponential wall in ``u``). Returns ``y``,
-        ``log_jac`` (``log |dy/du|``, including ``log se`` of the t scale), the derivatives of both
-        with respect to ``u``, ``r`` and the family's ``ln tau_total`` and ``s2`` (se²), ``r``.
-        """
-        z = np.asarray(z, float)
-        F = self.F
-        r = 1.0 / (1.0 + np.exp(-z[2 * F]))
-        f = self._lat_f
-        s2 = np.maximum(self._P - r * self._Q, 1e-12)[f] * self._lat_inv_n
-        ds2 = -self._Q[f] * self._lat_inv_n  # d s2 / d r
-        se = np.sqrt(s2)
-        dse = ds2 / (2.0 * se)
-        T2 = np.exp(2.0 * z[:F])[f]
-        m = self._lat_rows.size
-        u = np.zeros(m)
-        u[self._free] = z[2 * F + 1 :]
-        kind, lo, hi = self._lat_kind, self._lat_lo, self._lat_hi
-        out = {k: np.zeros(m) for k in ("y", "log_jac", "dy_du", "dlj_du", "dy_dr", "dlj_dr")}
-        out["dy_dz"], out["dlj_dz"] = np.zeros(m), np.zeros(m)
-        t = np.where(kind == 0, lo, 0.0)
-        b = kind == 1
-        sg = 1.0 / (1.0 + np.exp(-u))
-        width = np.where(b, hi - lo, 1.0)
-        t = np.where(b, lo + width * sg, t)
-        ts_rows = (kind == 0) | b
-        out["y"] = np.where(ts_rows, t * se, 0.0)
-        out["log_jac"] = np.where(ts_rows, np.log(se), 0.0) + np.where(
-            b, np.log(width) - np.abs(u) - 2.0 * np.log1p(np.exp(-np.abs(u))), 0.0
-        )
-        out["dy_du"] = np.where(b, width * sg * (1.0 - sg) * se, 0.0)
-        out["dlj_du"] = np.where(b, 1.0 - 2.0 * sg, 0.0)
-        out["dy_dr"] = np.where(ts_rows, t * dse, 0.0)
-        out["dlj_dr"] = np.where(ts_rows, ds2 / (2.0 * s2), 0.0)
-        h = (kind == 2) | (kind == 3)
-        if h.any():
-            sign = np.where(kind == 2, 1.0, -1.0)
-            edge = np.where(kind == 2, lo, hi)
-            sc2 = T2 + s2
-            sc = np.sqrt(sc2)
-            e = np.logaddexp(0.0, u)  # softplus: log-like at the bound, linear in the tail
-            out["y"] = np.where(h, edge * se + sign * sc * e, out["y"])
-            out["log_jac"] = np.where(h, np.log(sc) - np.logaddexp(0.0, -u), out["log_jac"])
-            out["dy_du"] = np.where(h, sign * sc * sg, out["dy_du"])
-            out["dlj_du"] = np.where(h, 1.0 - sg, out["dlj_du"])
-            out["dy_dr"] = np.where(h, edge * dse + sign * e * ds2 / (2.0 * sc), out["dy_dr"])
-            out["dlj_dr"] = np.where(h, ds2 / (2.0 * sc2), out["dlj_dr"])
-            out["dy_dz"] = np.where(h, sign * e * T2 / sc, 0.0)
-            out["dlj_dz"] = np.where(h, T2 / sc2, 0.0)
-        out.update(s2=s2, ds2=ds2, r=r, u=u)
-        return out
-
     def loglik(self, ts, tc, r, u=None):
         """Log marginal likelihood per family [nats] at ``tau_study``, ``tau_cond`` (F,), ``r``
         (and the direction rows' ``u``)."""
@@ -1528,45 +1700,67 @@ class MarginalDensity:
     def _evaluate(self, x, want_grad=True):
         """(lp, gradient, per-family log likelihood); direction rows handled here."""
         x = np.ascontiguousarray(x, dtype=np.float64)
-        nb = 2 * self.F + 1
         if not self._lat_rows.size:
             lp, gz, ll, _a, _m = self._kernel(x, want_grad=want_grad)
             return lp, gz, ll
-        _marginal_kernel()
-        lp, grad, ll, _y = _KERNEL[1](
-            x, nb, self._rows, self._mats, self._half_n_log2pi, self._scal,
-            self._lat_i, self._lat_d, self._pq,
-        )  # fmt: skip
+        lp, grad, ll, _y = self._ghk(x)
         return float(lp), grad, ll
 
+    def _ghk(self, x):
+        return _ghk_kernel()(
+            np.ascontiguousarray(x, dtype=np.float64), 2 * self.F + 1, self._rows, self._mats,
+            self._half_n_log2pi, self._scal, self._lat_i, self._lat_d, self._pq, self._order,
+            self._nobs, self._nall, self._latpos,
+        )  # fmt: skip
+
     def _evaluate_numpy(self, x):
-        """The same as :meth:`_evaluate` for direction rows, in numpy (cross-check)."""
+        """Log density of :meth:`_evaluate` at ``x`` written out in numpy and scipy, without the
+        gradient: the dense covariance of each family with direction rows, its Cholesky factor
+        and the sequential conditional regions row by row (a cross-check of the kernel)."""
+        from scipy import linalg, special
+
         x = np.asarray(x, float)
-        F = self.F
-        nb = 2 * F + 1
-        u = x[nb:]
-        if u.size and (not np.all(np.isfinite(u)) or np.max(np.abs(u)) > 700.0):
-            return -np.inf, np.zeros(x.size), np.zeros(F)
-        lv = self.latent_values(x)
+        nb = 2 * self.F + 1
+        ts, tc, r = self.split(x[:nb])
         rows = self._rows.copy()
-        rows[0][self._lat_f, self._lat_k] = lv["y"]
-        rows[1][self._lat_f, self._lat_k] = lv["s2"]
-        lp, gz, ll, a, mdiag = self._kernel(x[:nb], rows=rows, want_grad=True)
-        grad = np.zeros(x.size)
-        if not np.isfinite(lp):
-            return -np.inf, grad, ll
-        lp += float(np.sum(lv["log_jac"]))
-        a_l = a[self._lat_f, self._lat_k]
-        m_l = mdiag[self._lat_f, self._lat_k]
-        grad[:nb] = gz
-        grad[nb:] = (-a_l * lv["dy_du"] + lv["dlj_du"])[self._free]
-        # r enters through s2 = (P - r Q) / n: the latent y, its variance and the Jacobian
-        dr = np.sum(-a_l * lv["dy_dr"] + lv["dlj_dr"] + 0.5 * m_l * lv["ds2"])
-        r = lv["r"]
-        grad[nb - 1] += dr * r * (1.0 - r)
-        # ln tau_total enters the half-line rows' scale
-        np.add.at(grad, self._lat_f, -a_l * lv["dy_dz"] + lv["dlj_dz"])
-        return float(lp), grad, ll
+        has_lat = self._nall > 0
+        rows[6][has_lat] = 0.0
+        lp = float(self._kernel(x[:nb], rows=rows, want_grad=False)[0])
+        ys = np.zeros(self._lat_rows.size)
+        for f in np.flatnonzero(has_lat):
+            N, nob = int(self._nall[f]), int(self._nobs[f])
+            ks = self._order[f, :N]
+            js = self._latpos[f, :N]
+            R = self._rows[:, f, ks]
+            v = R[2] * (R[3] + R[4] - 2 * r * R[5]) + (1 - R[2]) * R[1]
+            y = R[0].copy()
+            lo, hi = np.full(N, np.nan), np.full(N, np.nan)
+            for a, j in enumerate(js):
+                if j < 0:
+                    continue
+                s2 = max(self._P[f] - r * self._Q[f], 1e-12) * self._lat_inv_n[j]
+                se = np.sqrt(s2)
+                v[a] = s2
+                lo[a], hi[a] = self._lat_lo[j] * se, self._lat_hi[j] * se
+                if self._lat_kind[j] == 0:
+                    y[a] = ys[j] = lo[a]
+                    lp += np.log(se)
+            V = self._mats[1, f][np.ix_(ks, ks)] + ts[f] ** 2 * self._mats[0, f][np.ix_(ks, ks)]
+            V += np.diag(v + self.use_cond * tc[f] ** 2)
+            L = linalg.cholesky(V, lower=True)
+            e = np.zeros(N)
+            e[:nob] = linalg.solve_triangular(L[:nob, :nob], y[:nob], lower=True)
+            lp += float(np.sum(stats.norm.logpdf(e[:nob])) - np.sum(np.log(np.diag(L)[:nob])))
+            for a in range(nob, N):
+                j = js[a]
+                c = L[a, :a] @ e[:a]
+                lo_a, hi_a = (lo[a] - c) / L[a, a], (hi[a] - c) / L[a, a]
+                p = special.expit(x[nb + self._lat_i[3, j]])
+                mass = special.ndtr(hi_a) - special.ndtr(lo_a)
+                e[a] = special.ndtri(special.ndtr(lo_a) + p * mass)
+                ys[j] = c + L[a, a] * e[a]
+                lp += np.log(mass) + np.log(p) + np.log1p(-p)
+        return lp, ys
 
     def logp_grad(self, x):
         """Log posterior density (priors normalised; Jacobians of the log and logit transforms
@@ -1594,7 +1788,7 @@ class MarginalDensity:
                 ts, tc, r = self.split(x)
                 out = {"tau_study": ts, "tau_cond": tc, "r": np.asarray(r)}
                 if n_lat:
-                    out["direction_yi"] = self.latent_values(x)["y"]
+                    out["direction_yi"] = self._ghk(x)[3]
                 return out
 
             return expand
@@ -2304,16 +2498,26 @@ def sensitivity(
 SBC_PARAMS = ("alpha", "b_speed", "tau_study", "tau_cond", "r")
 
 
-def sbc_design(*, directions: bool = False) -> MetaDesign:
+def sbc_design(*, directions: bool = False, graded: bool = False) -> MetaDesign:
     """The fixed design of the SBC study: 10 synthetic studies x 2 speeds, one family, paired.
 
     ``directions=True`` adds 10 more synthetic studies (n = 12, 2 speeds) that report only a
     direction and significance class (their bounds are set per replicate from the simulated
-    data by :func:`censor_direction_rows`)."""
+    data by :func:`censor_direction_rows`). ``graded=True`` puts rows on uphill grades as the
+    claims' evidence has them: two of the numeric studies at 5 % and half of the direction
+    studies at 5 % (first speed) and 10 % (second speed), several grades of one study reported
+    by direction only as in Hooper et al. 2004 (synthetic; the grade coefficient ``b_grade``
+    is then ranked too)."""
     df, _ = simulate_effect_sizes(0, n_studies=10, speeds_m_s=(2.5, 3.5), families=("energy",))
+    if graded:
+        study = df["study_key"].str.removeprefix("study").astype(int)
+        df["grade_pct"] = np.where(study % 5 == 4, 5.0, 0.0)
     if not directions:
         return MetaDesign.from_frame(df)
     dr, _ = simulate_effect_sizes(1, n_studies=10, speeds_m_s=(2.5, 3.5), families=("energy",))
+    if graded:
+        study = dr["study_key"].str.removeprefix("study").astype(int)
+        dr["grade_pct"] = np.where(study % 2 == 1, np.where(dr["speed_m_s"] < 3.0, 5.0, 10.0), 0.0)
     dr = dr.assign(
         row_id="dir_" + dr["row_id"],
         study_key="dir_" + dr["study_key"],
@@ -2346,7 +2550,7 @@ def censor_direction_rows(design: MetaDesign, y, r, *, alpha=0.05) -> MetaDesign
 
 
 def run_sbc_replicate(
-    seed, *, draws=100, tune=200, chains=2, thin=2, priors=None, directions=False
+    seed, *, draws=100, tune=200, chains=2, thin=2, priors=None, directions=False, graded=False
 ) -> dict:
     """One SBC replicate: draw parameters and data from the prior, fit, rank the truth.
 
@@ -2354,10 +2558,11 @@ def run_sbc_replicate(
     replicates can run as separate tasks. Returns the ranks (0..L with L = chains*draws/thin)
     of each parameter in ``SBC_PARAMS`` and the fit's diagnostics. ``directions=True`` uses
     :func:`sbc_design` with direction-only studies, whose reported classes come from the
-    simulated data (:func:`censor_direction_rows`).
+    simulated data (:func:`censor_direction_rows`); ``graded=True`` the design with uphill rows
+    (:func:`sbc_design`), ranking ``b_grade`` as well.
     """
     priors = priors or Priors()
-    design = sbc_design(directions=directions)
+    design = sbc_design(directions=directions, graded=graded)
     rng = np.random.default_rng([int(seed), 20240])
     truth = draw_prior(design, priors, rng)
     if directions:
@@ -2375,7 +2580,7 @@ def run_sbc_replicate(
         adaptation="low_rank" if directions else "diag",
     )
     out = {"seed": int(seed)}
-    for name in SBC_PARAMS:
+    for name in SBC_PARAMS + (("b_grade",) if graded else ()):
         post = res.draws(name)[::thin]
         t = np.asarray(truth[name]).ravel()[0]
         post = post.reshape(post.shape[0], -1)[:, 0]

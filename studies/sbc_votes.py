@@ -32,6 +32,8 @@ ARGS = ["--n", "100"]
 N_DEFAULT, SEED_DEFAULT, DRAWS, TUNE, N_RANKS = 100, 7000, 400, 400, 99
 #: Share of a uniform bin count inside the figure's grey band.
 BAND = 0.99
+#: A uniformity test below this p marks the vote model's calibration as not established.
+ALARM_P = 0.01
 
 
 def _plot(ranks, n_ranks, path, design):
@@ -108,6 +110,11 @@ def main(argv=None) -> int:
             "tune": args.tune,
             "n_ranks": N_RANKS,
             "band_pct": 100 * BAND,
+            "alarm_p": ALARM_P,
+            "alarm_pct": 100 * ALARM_P,
+            "calibrated": bool(min(uni["p_chi2"].min(), uni["p_ks"].min()) >= ALARM_P),
+            "min_mean_rank": float(uni["mean_u"].min()),
+            "max_mean_rank": float(uni["mean_u"].max()),
             "n_rows": base.n_rows,
             "n_cells": len(base.cells),
             "n_parameters": len(uni),

@@ -5,7 +5,7 @@ variable                    meaning (default)
 ==========================  ================================================================
 ``RETROSIM_DATA``           folder with the evidence tables and model parameters (the data
                             shipped inside the package, ``retrosim/data``)
-``RETROSIM_RESULTS``        folder results and caches are written to (``results/`` in the
+``RETROSIM_RESULTS``        folder results are written to (``results/`` in the
                             current working directory; ``results/`` of the checkout when run
                             from a source checkout)
 ``RETROSIM_THREADS``        threads of the element-wise model kernels (1: serial)
@@ -59,14 +59,6 @@ def results_dir(create: bool = True) -> Path:
     """Return the results folder (``RETROSIM_RESULTS``), creating it if asked."""
     default = SOURCE_ROOT / "results" if SOURCE_ROOT is not None else Path("results")
     path = Path(os.environ.get("RETROSIM_RESULTS", default))
-    if create:
-        path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def cache_dir(create: bool = True) -> Path:
-    """Folder of cached fits (``<results>/cache``)."""
-    path = results_dir(create=create) / "cache"
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path

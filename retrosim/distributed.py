@@ -115,8 +115,9 @@ def get_client(scheduler: str | None = None, *, timeout_s: float = 10.0):
     from distributed import Client
 
     argument = "scheduler"
-    if scheduler is None and scheduler_address():
-        scheduler, argument = scheduler_address(), SCHEDULER_ENV
+    if scheduler is None:
+        scheduler = scheduler_address()
+        argument = SCHEDULER_ENV if scheduler is not None else argument
     if scheduler is None:
         log.info("starting a local Dask cluster: 2 worker processes x 1 thread, loopback only")
         # Generous start-up timeouts: on a loaded 2-core machine importing PyMC in a fresh

@@ -23,13 +23,6 @@ if TYPE_CHECKING:  # pandas is imported when the pipeline runs, so `retrosim --h
     import pandas as pd
 
 
-def pd_frame(columns):
-    """A DataFrame from ``columns`` (pandas imported on use)."""
-    import pandas
-
-    return pandas.DataFrame(columns)
-
-
 __all__ = ["ClaimsCheck", "check_claims", "fit_evidence"]
 
 #: Default seed of the claims pipeline (the command line's ``--seed`` default).
@@ -148,10 +141,12 @@ class ClaimsCheck:
         posterior median and 95 % interval of the mean effect [%], the 95 % interval for a new
         study [%], P(direction), P(in claimed range), studies and participants, the verdict.
         """
+        import pandas as pd
+
         from retrosim.bayes.results import Summary
 
         v = self.verdicts
-        table = pd_frame(
+        table = pd.DataFrame(
             {
                 "reading": v["reading"],
                 "claimed": v["claimed"],

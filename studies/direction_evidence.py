@@ -3,7 +3,9 @@
 Fits the claims' pooled model twice on the same evidence: with the numeric rows only (the
 earlier analysis) and with the direction-only results as interval-censored rows
 (``retrosim.evidence.directions``), plus two sensitivity fits in which the between-person SD that
-scales the direction rows' standard errors is halved or doubled. Reports, per analysis family,
+scales the direction rows' standard errors is halved or doubled, and one in which the underwater
+comparisons (left out of the analysis: buoyancy and drag) are pooled as if they were land
+evidence. Reports, per analysis family,
 the rows in the likelihood (numeric, direction) and the statements left out with the reason, and,
 per claim x reading, the verdict and 95 % interval of each fit and how much the interval narrows.
 
@@ -107,6 +109,11 @@ def main() -> None:
     for k in SIGMA_FACTORS:
         scaled = replace(design, sigma2_P=design.sigma2_P * k**2, sigma2_Q=design.sigma2_Q * k**2)
         fits[f"sigma_x{k:g}"] = inference.fit(scaled, **kw)
+    # sensitivity: the underwater statements (Masumoto 2007, 2009) pooled as land evidence
+    fits["with_underwater"] = verdicts.fit_evidence(
+        claims.analysis_rows(evidence.effect_sizes(), excluded_surfaces=()), statements,
+        excluded_surfaces=(), **kw,
+    )  # fmt: skip
     for name, res in fits.items():
         log.info("%s: %s", name, res.diagnostics)
     _rows, excluded = direction_rows(claims.analysis_rows(statements), effects)
@@ -138,6 +145,9 @@ def main() -> None:
 
     changed = base[base["verdict_numeric"] != base["verdict_directions"]]
     tested = base[np.isfinite(base["width_ratio"])]
+    uw = base["verdict_directions"] != base["verdict_with_underwater"]
+    shift = (base["median_with_underwater"] - base["median_directions"]).abs()
+    n_rows = {k: len(fits[k].design.frame) for k in ("directions", "with_underwater")}
     sig_changed = sum(
         int((base["verdict_directions"] != base[f"verdict_sigma_x{k:g}"]).sum())
         for k in SIGMA_FACTORS
@@ -158,6 +168,15 @@ def main() -> None:
             "min_width_ratio": float(tested["width_ratio"].min()),
             "max_width_ratio": float(tested["width_ratio"].max()),
             "n_verdicts_changed_by_sigma": sig_changed,
+            "n_underwater_rows": n_rows["with_underwater"] - n_rows["directions"],
+            "n_verdicts_changed_by_underwater": int(uw.sum()),
+            "readings_changed_by_underwater": [
+                f"{c} ({r}): {a} -> {b}"
+                for c, r, a, b in base.loc[
+                    uw, ["claim", "reading", "verdict_directions", "verdict_with_underwater"]
+                ].itertuples(index=False)
+            ],
+            "max_median_shift_underwater_pp": float(shift.max()),
             "all_converged": all(r.converged for r in fits.values()),
             "max_rhat": max(r.diagnostics.max_rhat for r in fits.values()),
             "min_ess_bulk": min(r.diagnostics.min_ess_bulk for r in fits.values()),

@@ -794,19 +794,21 @@ def _split_energy_basis(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _analysis_filter(df: pd.DataFrame, *, level_only: bool = True) -> pd.DataFrame:
-    """Level locomotion (unless ``level_only=False``) on land, only the step frequency of the
-    gait outcomes, energy bases apart."""
+def _analysis_filter(
+    df: pd.DataFrame, *, level_only: bool = True, excluded_surfaces=EXCLUDED_SURFACES
+) -> pd.DataFrame:
+    """Level locomotion (unless ``level_only=False``) on land (unless ``excluded_surfaces``
+    says otherwise), only the step frequency of the gait outcomes, energy bases apart."""
     if level_only and "grade_class" in df.columns:
         df = df[df["grade_class"].isin(LEVEL_GRADES)]
     if "surface" in df.columns:
-        df = df[~df["surface"].isin(EXCLUDED_SURFACES)]
+        df = df[~df["surface"].isin(tuple(excluded_surfaces))]
     gait = df["outcome_family"] == "gait"
     keep = ~gait | (df["outcome"] == STEP_FREQUENCY_FAMILY.split(":", 1)[1])
     return _split_energy_basis(df[keep].reset_index(drop=True).copy())
 
 
-def analysis_rows(effects: pd.DataFrame) -> pd.DataFrame:
+def analysis_rows(effects: pd.DataFrame, *, excluded_surfaces=EXCLUDED_SURFACES) -> pd.DataFrame:
     """The effect sizes the claims model uses.
 
     Keeps one row per study, condition and outcome (``primary`` rows where the column exists:
@@ -818,7 +820,9 @@ def analysis_rows(effects: pd.DataFrame) -> pd.DataFrame:
     :data:`EXCLUDED_SURFACES` stay out: underwater walking has buoyancy and water drag, a
     different task from the land locomotion the claims describe, and only direction-only
     reports (Masumoto 2007, 2009) stand on it, so a surface coefficient would be identified by
-    its prior alone and would carry nothing to land. From the gait family only the step
+    its prior alone and would carry nothing to land (``excluded_surfaces=()`` pools them as
+    land evidence, the sensitivity analysis of ``studies/direction_evidence.py``). From the gait
+    family only the step
     frequency needed for per-km knee readings is kept. Where ``energy_basis`` exists, energy
     rows that are not gross move to the families ``energy_net`` / ``energy_not_stated``
     (module docstring, "Calories"). Applied to the direction statements as well
@@ -827,7 +831,7 @@ def analysis_rows(effects: pd.DataFrame) -> pd.DataFrame:
     df = effects.copy()
     if "primary" in df.columns:
         df = df[df["primary"].astype(bool)]
-    return _analysis_filter(df, level_only=False)
+    return _analysis_filter(df, level_only=False, excluded_surfaces=excluded_surfaces)
 
 
 def analysis_statements(statements: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -43,6 +43,7 @@ def fit_evidence(
     marginal=True,
     target_accept=0.95,
     gate="off",
+    excluded_surfaces=None,
 ):
     """Build the meta-analysis design from the claims' evidence and fit it.
 
@@ -60,6 +61,10 @@ def fit_evidence(
     gate : {"off", "warn", "raise"}
         Convergence gate of :func:`retrosim.meta.model.fit`; "off" here because the verdicts
         carry the gate's outcome themselves (an unconverged fit marks them unreliable).
+    excluded_surfaces : sequence of str, optional
+        Surfaces whose statements stay out; default
+        :data:`retrosim.meta.claims.EXCLUDED_SURFACES` (underwater). Pass the same to
+        :func:`retrosim.meta.claims.analysis_rows` for ``effects``.
 
     Returns
     -------
@@ -69,9 +74,11 @@ def fit_evidence(
     from retrosim.meta import claims as cl
     from retrosim.meta import model as inf
 
+    surfaces = cl.EXCLUDED_SURFACES if excluded_surfaces is None else tuple(excluded_surfaces)
     directions = None
     if statements is not None and len(statements) and not (numeric_only or robust or not marginal):
-        directions, _left_out = direction_rows(cl.analysis_rows(statements), effects)
+        st = cl.analysis_rows(statements, excluded_surfaces=surfaces)
+        directions, _left_out = direction_rows(st, effects)
     return inf.fit(
         effects,
         priors=priors or inf.Priors(),

@@ -244,6 +244,15 @@ def test_evidence_statements_rules():
     assert "no numeric row" in why["zhang2022_ekam1"]
     # underwater walking is not evidence about walking or running on land
     assert not any(i.startswith("masumoto") for i in ids)
+    # ... unless the sensitivity analysis pools it as land evidence: Masumoto 2009's VO2, heart
+    # rate and step frequency and Masumoto 2007's two heart-rate results (the source's five)
+    st_uw = claims.analysis_rows(evidence.direction_statements(), excluded_surfaces=())
+    rows_uw, _ = direction_rows(
+        st_uw, claims.analysis_rows(evidence.effect_sizes(), excluded_surfaces=())
+    )
+    added = set(rows_uw["row_id"]) - ids
+    assert added == {"masumoto2009_vo2", "masumoto2009_hr", "masumoto2009_stepfreq",
+                     "masumoto2007_hr_fast", "masumoto2007_hr_other"}  # fmt: skip
     # uphill results enter at their grade (the model carries them to level ground through
     # b_grade): Hooper 2004's three grades, per outcome
     grades = rows.set_index("row_id")["grade_pct"]

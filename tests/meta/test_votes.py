@@ -42,6 +42,35 @@ def test_heterogeneity_widens_the_statistic_by_hand():
     assert np.exp(votes.region_logprob(c, np.inf, df, nc, sc)) == pytest.approx(exact, rel=1e-5)
 
 
+@pytest.mark.parametrize("design_name", ["emg", "training"])
+def test_simulated_classes_follow_the_likelihood(design_name):
+    # SBC needs the simulator and the likelihood to describe the same statistic: the share of
+    # simulated "higher", "no difference" and "lower" classes of every row of the design, with
+    # a row effect drawn around its cell (tau_study > 0), must match the model's region
+    # probabilities within Monte Carlo error.
+    design = votes.emg_design() if design_name == "emg" else votes.training_design()
+    rng = np.random.default_rng(11)
+    params = votes.draw_prior(design, None, rng)
+    params["tau_study"] = 0.4
+    n_sim = 40_000
+    c = stats.t.ppf(0.975, design.df)
+    import dataclasses
+
+    tiled = dataclasses.replace(
+        design, cell=np.tile(design.cell, n_sim), h=np.tile(design.h, n_sim),
+        df=np.tile(design.df, n_sim),
+    )  # fmt: skip
+    t = votes.simulate_t(tiled, params, rng).reshape(n_sim, design.n_rows)
+    nc = params["delta"][design.cell] * np.sqrt(design.h)
+    sc = np.sqrt(1 + design.h * params["tau_study"] ** 2)
+    for i in range(design.n_rows):
+        up = np.exp(votes.region_logprob(c[i], votes.T_BIG, design.df[i], nc[i], sc[i]))
+        down = np.exp(votes.region_logprob(c[i], votes.T_BIG, design.df[i], -nc[i], sc[i]))
+        for share, p in ((np.mean(t[:, i] > c[i]), up), (np.mean(t[:, i] < -c[i]), down)):
+            se = np.sqrt(p * (1 - p) / n_sim)
+            assert abs(share - p) < 4.5 * se + 1e-4, (design.cells[design.cell[i]], share, p)
+
+
 def test_emg_design_leaves_out_rows_without_n_and_underwater():
     d = votes.emg_design()
     ex = dict(zip(d.excluded["row_id"], d.excluded["reason"], strict=True))

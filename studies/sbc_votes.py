@@ -9,6 +9,13 @@ real fits (NUTS, target acceptance 0.99) and ranks the true values among posteri
 thinned to ``N_RANKS`` (Talts et al. 2018, arXiv:1804.06788). The model is compiled once per
 design; replicates change only its data. The data are synthetic.
 
+A rank test can fail because the sampler misses the posterior or because the simulated data
+sets happen to be unusual. To tell the two apart, every replicate also computes the exact
+posterior of the same data by importance sampling from the prior
+(``retrosim.meta.votes.reference_posterior``, ``REFERENCE_DRAWS`` draws): its probability below
+the true value is uniform for any correct likelihood, and the NUTS ranks should scatter around
+it by the binomial noise of ``N_RANKS`` draws alone.
+
 Writes ``results/sbc_votes/ranks_<design>.csv``, ``uniformity.csv``, ``rank_histograms.png``
 and ``results/values/sbc_votes.json``.
 
@@ -41,6 +48,11 @@ DESIGNS = ("emg", "training")
 #: quarter of the draws, so thinned draws are close to independent).
 N_DEFAULT, DRAWS, TUNE, CHAINS, N_RANKS = 200, 500, 500, 2, 99
 SEEDS = {"emg": 7000, "training": 9000}
+#: Importance-sampling draws of the reference posterior per replicate.
+REFERENCE_DRAWS = 40_000
+#: The sampler matches the reference when its ranks scatter around the reference quantiles by
+#: at most this multiple of the binomial noise of N_RANKS draws (mean absolute difference).
+AGREEMENT_MAX = 1.5
 #: Share of a uniform bin count inside the figure's grey band.
 BAND = 0.99
 #: A uniformity test below this p marks the vote model's calibration as not established.
@@ -99,7 +111,8 @@ def run_design(name, n, draws, tune):
     base = votes.sbc_base(design)
     compiled = compile_model(votes.build_model(base))
     seeds = [SEEDS[name] + i for i in range(n)]
-    kw = dict(draws=draws, tune=tune, chains=CHAINS, n_ranks=N_RANKS, compiled=compiled)
+    kw = dict(draws=draws, tune=tune, chains=CHAINS, n_ranks=N_RANKS, compiled=compiled,
+              reference_draws=REFERENCE_DRAWS)  # fmt: skip
     rows = [
         votes.run_sbc_replicate(base, s, **kw)
         for s in _common.progress(seeds, len(seeds), f"SBC replicates ({name})")
@@ -107,8 +120,46 @@ def run_design(name, n, draws, tune):
     return pd.DataFrame(rows), base
 
 
+def _reference(ranks):
+    """Uniformity of the reference quantiles and the ranks' scatter around them, per parameter."""
+    import numpy as np
+    import pandas as pd
+    from scipy import stats
+
+    rows = []
+    L = N_RANKS
+    k = np.arange(L + 1)
+    for col in [c for c in ranks.columns if c.startswith("ref_") and c != "ref_ess"]:
+        name = col.removeprefix("ref_")
+        q = ranks[col].to_numpy(float)
+        u = (ranks[f"rank_{name}"].to_numpy(float) + 0.5) / (L + 1)
+        # expected |u - q| if the ranks were Binomial(L, q): the scatter of exact draws
+        pmf = stats.binom.pmf(k[None, :], L, q[:, None])
+        noise = np.sum(pmf * np.abs((k[None, :] + 0.5) / (L + 1) - q[:, None]), axis=1)
+        n_bins = int(np.clip(len(q) // 5, 2, 20))
+        rows.append({
+            "parameter": name,
+            "ref_p_chi2": float(stats.chisquare(np.histogram(q, n_bins, (0, 1))[0]).pvalue),
+            "ref_p_ks": float(stats.kstest(q, "uniform").pvalue),
+            "ref_mean": float(q.mean()),
+            "corr": float(np.corrcoef(q, u)[0, 1]),
+            "agreement": float(np.mean(np.abs(u - q)) / np.mean(noise)),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def _summary(ranks, uni, base, draws):
+    ref = _reference(ranks)
     return {
+        "ref_min_p": float(min(ref["ref_p_chi2"].min(), ref["ref_p_ks"].min())),
+        "ref_calibrated": bool(min(ref["ref_p_chi2"].min(), ref["ref_p_ks"].min()) >= ALARM_P),
+        "ref_min_corr": float(ref["corr"].min()),
+        "ref_max_agreement": float(ref["agreement"].max()),
+        "sampler_matches_reference": bool(ref["agreement"].max() <= AGREEMENT_MAX),
+        "ref_median_ess": float(ranks["ref_ess"].median()),
+        "ref_min_ess": float(ranks["ref_ess"].min()),
+        "ref_draws": REFERENCE_DRAWS,
+        "agreement_max": AGREEMENT_MAX,
         "n_replicates": len(ranks),
         "n_rows": base.n_rows,
         "n_cells": len(base.cells),
@@ -152,8 +203,8 @@ def main(argv=None) -> int:
         with atomic_path(out / f"ranks_{name}.csv") as tmp:
             ranks[name].to_csv(tmp, index=False, float_format="%.6g")
         uni = sbc_uniformity(ranks[name])
-        log.info("%s\n%s", name, uni.to_string(index=False))
-        unis.append(uni.assign(design=name))
+        log.info("%s\n%s", name, uni.merge(_reference(ranks[name])).to_string(index=False))
+        unis.append(uni.merge(_reference(ranks[name])).assign(design=name))
         values[name] = _summary(ranks[name], uni, designs[name], args.draws)
     with atomic_path(out / "uniformity.csv") as tmp:
         pd.concat(unis).to_csv(tmp, index=False, float_format="%.6g")

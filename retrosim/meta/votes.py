@@ -95,7 +95,9 @@ __all__ = [
     "claim_verdicts",
     "emg_design",
     "fit",
+    "log_likelihood_draws",
     "prior_predictive",
+    "reference_posterior",
     "region_logprob",
     "run_sbc_replicate",
     "simulate_regions",
@@ -157,10 +159,10 @@ def region_logprob(a, b, df, nc, sc=1.0, *, point=False) -> float:
     if point:
         z = (a * s - nc) / sc
         terms = lw + np.log(s / sc) + stats.norm.logpdf(z)
-    else:
-        hi = stats.norm.cdf((b * s - nc) / sc) if np.isfinite(b) else 1.0
-        lo = stats.norm.cdf((a * s - nc) / sc) if np.isfinite(a) else 0.0
-        terms = lw + np.log(np.maximum(hi - lo, 1e-300))
+    else:  # log(Phi(b') - Phi(a')) = log(sf(a') - sf(b')), in log space for the far tails
+        up_a = stats.norm.logsf((a * s - nc) / sc) if np.isfinite(a) else np.zeros_like(s)
+        up_b = stats.norm.logsf((b * s - nc) / sc) if np.isfinite(b) else np.full_like(s, -np.inf)
+        terms = lw + up_a + np.log(-np.expm1(np.minimum(up_b - up_a, -1e-300)))
     return float(special.logsumexp(terms))
 
 
@@ -509,6 +511,61 @@ def prior_predictive(design: VoteDesign, priors=None, *, n_draws=4000, seed) -> 
     )
 
 
+def log_likelihood_draws(design: VoteDesign, params: dict) -> np.ndarray:
+    """Log likelihood of the design's statements for many parameter draws at once.
+
+    ``params`` holds ``delta`` (N, C) and ``tau_study`` (N,); returns (N,). The same
+    likelihood as the PyMC model of :func:`build_model` (module docstring), evaluated in numpy
+    for draws that did not come from NUTS (:func:`reference_posterior`).
+    """
+    s_nodes, lw = design.nodes()
+    delta = np.atleast_2d(params["delta"])
+    ts = np.atleast_1d(params["tau_study"])
+    out = np.zeros(delta.shape[0])
+    for i in range(design.n_rows):
+        nc = (design.sign[i] * delta[:, design.cell[i]] * math.sqrt(design.h[i]))[:, None]
+        sc = np.sqrt(1.0 + design.h[i] * ts**2)[:, None]
+        if design.point[i]:
+            z = (design.a[i] * s_nodes[i][None, :] - nc) / sc
+            terms = lw[i] + np.log(s_nodes[i] / sc) + stats.norm.logpdf(z)
+        else:
+            up_a = stats.norm.logsf((design.a[i] * s_nodes[i][None, :] - nc) / sc)
+            up_b = stats.norm.logsf((design.b[i] * s_nodes[i][None, :] - nc) / sc)
+            # log(exp(up_a) - exp(up_b)), up_a >= up_b
+            gap = np.minimum(up_b - up_a, -1e-300)
+            terms = lw[i] + up_a + np.log(-np.expm1(gap))
+        out += special.logsumexp(terms, axis=1)
+    return out
+
+
+def reference_posterior(design: VoteDesign, *, n_draws=40_000, seed, priors=None) -> dict:
+    """The posterior by importance sampling from the prior: a reference free of MCMC.
+
+    Draws ``n_draws`` parameter sets from the priors (:func:`draw_prior`'s distributions) and
+    weights them by :func:`log_likelihood_draws`. With few statements per design the
+    posterior stays close enough to the prior for this to be accurate (``ess``, the
+    importance sampling's effective sample size, says how close); simulation-based calibration
+    uses it to tell a sampler's error from the chance of the simulated data sets
+    (:func:`run_sbc_replicate`).
+
+    Returns the draws (``mu`` (N, G), ``tau_cell``, ``tau_study`` (N,), ``delta`` (N, C)),
+    their normalised ``weights`` and ``ess``.
+    """
+    pri = priors or VotePriors()
+    rng = np.random.default_rng(seed)
+    n_g, n_c = len(design.groups), len(design.cells)
+    mu = rng.normal(0.0, pri.mu_sd, (n_draws, n_g))
+    tau_cell = np.abs(rng.normal(0.0, pri.tau_cell_sd, n_draws))
+    tau_study = np.abs(rng.normal(0.0, pri.tau_study_sd, n_draws))
+    z = rng.normal(0.0, 1.0, (n_draws, n_c))
+    delta = mu[:, design.cell_group] + tau_cell[:, None] * z
+    ll = log_likelihood_draws(design, {"delta": delta, "tau_study": tau_study})
+    w = np.exp(ll - ll.max())
+    w /= w.sum()
+    return {"mu": mu, "tau_cell": tau_cell, "tau_study": tau_study, "delta": delta,
+            "weights": w, "ess": float(1.0 / np.sum(w**2))}  # fmt: skip
+
+
 SBC_PARAMS = ("mu", "tau_cell", "tau_study", "delta")
 
 
@@ -520,10 +577,16 @@ def sbc_base(design: VoteDesign) -> VoteDesign:
 
 
 def run_sbc_replicate(design: VoteDesign, seed: int, *, priors=None, draws=500, tune=500,
-                      chains=2, n_ranks=99, compiled=None) -> dict:  # fmt: skip
+                      chains=2, n_ranks=99, compiled=None, reference_draws=0) -> dict:  # fmt: skip
     """One SBC replicate (Talts et al. 2018): draw parameters from the prior, simulate the
     reported classes of every row, fit, and return the rank of each true value among
-    ``n_ranks`` thinned posterior draws (``rank_<param>[i]``), with the diagnostics."""
+    ``n_ranks`` thinned posterior draws (``rank_<param>[i]``), with the diagnostics.
+
+    With ``reference_draws``, also the posterior probability below each true value under
+    :func:`reference_posterior` of the same simulated data (``ref_<param>[i]``, in [0, 1]) and
+    that reference's effective sample size (``ref_ess``): NUTS ranks that follow the reference
+    quantiles show that the sampler reproduces the posterior, whatever the ranks' uniformity
+    test says about the draw of data sets."""
     rng = np.random.default_rng(seed)
     truth = draw_prior(design, priors, rng)
     sim = design.with_regions(*simulate_regions(design, simulate_t(design, truth, rng)))
@@ -534,6 +597,13 @@ def run_sbc_replicate(design: VoteDesign, seed: int, *, priors=None, draws=500, 
     out = {"seed": seed, "n_ranks": n_ranks, "passed": res.converged,
            "max_rhat": res.diagnostics.max_rhat, "divergences": res.diagnostics.n_divergences,
            "min_ess_bulk": res.diagnostics.min_ess_bulk}  # fmt: skip
+    ref = (
+        reference_posterior(sim, n_draws=reference_draws, seed=seed + 1_000_003, priors=priors)
+        if reference_draws
+        else None
+    )
+    if ref is not None:
+        out["ref_ess"] = ref["ess"]
     for name in SBC_PARAMS:
         post = res.draws(name)
         idx = np.linspace(0, len(post) - 1, n_ranks).round().astype(int)
@@ -543,6 +613,9 @@ def run_sbc_replicate(design: VoteDesign, seed: int, *, priors=None, draws=500, 
         for j in range(true.size):
             label = name if true.size == 1 else f"{name}[{j}]"
             out[f"rank_{label}"] = int((thin[:, j] < true[j]).sum())
+            if ref is not None:
+                x = ref[name].reshape(len(ref["weights"]), -1)[:, j]
+                out[f"ref_{label}"] = float(np.sum(ref["weights"] * (x < true[j])))
     return out
 
 

@@ -3,8 +3,9 @@
 Fits the claims' pooled model twice on the same evidence: with the numeric rows only (the
 earlier analysis) and with the direction-only results as interval-censored rows
 (``retrosim.evidence.directions``), plus two sensitivity fits in which the between-person SD that
-scales the direction rows' standard errors is halved or doubled, and one in which the underwater
-comparisons (left out of the analysis: buoyancy and drag) are pooled as if they were land
+scales the direction rows' standard errors is halved or doubled, and two on the underwater
+comparisons (Masumoto 2007, 2009), which the analysis pools with their own shift
+``b_underwater`` (buoyancy and drag): one leaves them out, one pools them as if they were land
 evidence. Reports, per analysis family,
 the rows in the likelihood (numeric, direction) and the statements left out with the reason, and,
 per claim x reading, the verdict and 95 % interval of each fit and how much the interval narrows.
@@ -109,17 +110,27 @@ def main() -> None:
     for k in SIGMA_FACTORS:
         scaled = replace(design, sigma2_P=design.sigma2_P * k**2, sigma2_Q=design.sigma2_Q * k**2)
         fits[f"sigma_x{k:g}"] = inference.fit(scaled, **kw)
-    # sensitivity: the underwater statements (Masumoto 2007, 2009) pooled as land evidence
-    fits["with_underwater"] = verdicts.fit_evidence(
-        claims.analysis_rows(evidence.effect_sizes(), excluded_surfaces=()), statements,
-        excluded_surfaces=(), **kw,
+    # sensitivity: the underwater statements (Masumoto 2007, 2009) left out, and pooled as if
+    # they were land evidence (their surface relabelled, so b_underwater stays off)
+    water = ("underwater",)
+    fits["without_underwater"] = verdicts.fit_evidence(
+        claims.analysis_rows(evidence.effect_sizes(), excluded_surfaces=water), statements,
+        excluded_surfaces=water, **kw,
     )  # fmt: skip
+    as_land = statements.assign(surface=statements["surface"].replace("underwater", "unspecified"))
+    fits["underwater_as_land"] = verdicts.fit_evidence(effects, as_land, **kw)
     for name, res in fits.items():
         log.info("%s: %s", name, res.diagnostics)
     _rows, excluded = direction_rows(claims.analysis_rows(statements), effects)
     counts, excluded = _counts(design, excluded, statements)
     num_only = fits["numeric"].design.frame
     counts["numeric_rows_before"] = [int((num_only["family"] == f).sum()) for f in counts["family"]]
+    land = fits["without_underwater"].design.frame
+    counts["rows_without_underwater"] = [int((land["family"] == f).sum()) for f in counts["family"]]
+    fr = design.frame
+    counts["underwater_rows"] = [
+        int(((fr["family"] == f) & (fr["surface"] == "underwater")).sum()) for f in counts["family"]
+    ]
     _common.write_table(counts, "direction_counts")
     paper = counts[counts["direction_rows"] > 0].rename(
         columns={
@@ -145,9 +156,38 @@ def main() -> None:
 
     changed = base[base["verdict_numeric"] != base["verdict_directions"]]
     tested = base[np.isfinite(base["width_ratio"])]
-    uw = base["verdict_directions"] != base["verdict_with_underwater"]
-    shift = (base["median_with_underwater"] - base["median_directions"]).abs()
-    n_rows = {k: len(fits[k].design.frame) for k in ("directions", "with_underwater")}
+
+    def _against(name):
+        changed = base["verdict_directions"] != base[f"verdict_{name}"]
+        shift = (base[f"median_{name}"] - base["median_directions"]).abs()
+        return {
+            f"n_verdicts_changed_{name}": int(changed.sum()),
+            f"readings_changed_{name}": [
+                f"{c} ({r}): {b} -> {a}"
+                for c, r, a, b in base.loc[
+                    changed, ["claim", "reading", "verdict_directions", f"verdict_{name}"]
+                ].itertuples(index=False)
+            ],
+            f"max_median_shift_{name}_pp": float(shift.max()),
+        }
+
+    water_fams = [f for f, on in zip(design.families, design.has_underwater, strict=True) if on]
+    b_water = fits["directions"].draws("b_underwater")
+    shift_summary = {
+        f: {
+            "median_pct": float(100 * np.expm1(np.median(b_water[:, design.families.index(f)]))),
+            "ci_low_pct": float(
+                100 * np.expm1(np.quantile(b_water[:, design.families.index(f)], 0.025))
+            ),
+            "ci_high_pct": float(
+                100 * np.expm1(np.quantile(b_water[:, design.families.index(f)], 0.975))
+            ),
+            "sd_over_prior_sd": float(
+                b_water[:, design.families.index(f)].std() / inference.Priors().underwater_sd
+            ),
+        }
+        for f in water_fams
+    }
     sig_changed = sum(
         int((base["verdict_directions"] != base[f"verdict_sigma_x{k:g}"]).sum())
         for k in SIGMA_FACTORS
@@ -168,15 +208,14 @@ def main() -> None:
             "min_width_ratio": float(tested["width_ratio"].min()),
             "max_width_ratio": float(tested["width_ratio"].max()),
             "n_verdicts_changed_by_sigma": sig_changed,
-            "n_underwater_rows": n_rows["with_underwater"] - n_rows["directions"],
-            "n_verdicts_changed_by_underwater": int(uw.sum()),
-            "readings_changed_by_underwater": [
-                f"{c} ({r}): {a} -> {b}"
-                for c, r, a, b in base.loc[
-                    uw, ["claim", "reading", "verdict_directions", "verdict_with_underwater"]
-                ].itertuples(index=False)
-            ],
-            "max_median_shift_underwater_pp": float(shift.max()),
+            "n_underwater_rows": int(counts["underwater_rows"].sum()),
+            "underwater_families": water_fams,
+            "underwater_shift": shift_summary,
+            "min_underwater_sd_over_prior_sd": min(
+                v["sd_over_prior_sd"] for v in shift_summary.values()
+            ),
+            **_against("without_underwater"),
+            **_against("underwater_as_land"),
             "all_converged": all(r.converged for r in fits.values()),
             "max_rhat": max(r.diagnostics.max_rhat for r in fits.values()),
             "min_ess_bulk": min(r.diagnostics.min_ess_bulk for r in fits.values()),

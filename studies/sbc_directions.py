@@ -2,9 +2,10 @@
 
 The SBC design of ``studies/sbc_meta.py`` (10 synthetic studies x 2 speeds reporting numbers)
 plus 10 synthetic studies x 2 speeds that report only a direction and significance class
-(``retrosim.meta.model.sbc_design(directions=True, graded=True)``: two numeric studies at a 5 %
-grade, half of the direction studies at 5 % and 10 %, as the claims' evidence has uphill rows;
-``b_grade`` is ranked too). Each replicate draws every parameter and
+(``retrosim.meta.model.sbc_design(directions=True, graded=True, underwater=True)``: two numeric
+studies at a 5 % grade, half of the direction studies at 5 % and 10 %, as the claims' evidence has
+uphill rows, and two direction studies underwater, as Masumoto 2007 and 2009 are; ``b_grade`` and
+``b_underwater`` are ranked too). Each replicate draws every parameter and
 every study's ln ratio from the prior, turns the direction studies' ln ratios into the class a
 two-sided paired t test at 5 % reports (``retrosim.meta.model.censor_direction_rows``), fits the
 model (the latent ln ratios sampled inside their classes; nutpie with low-rank mass-matrix
@@ -36,9 +37,9 @@ OUTPUTS = [
     "results/values/sbc_directions.json",
 ]
 TIMEOUT_S = 3600
-#: The paper's run: 100 replicates of 2 chains x 200 draws (ranks of 200 thinned draws), about
-#: 3.4 s each on one core; the script's defaults (200 replicates) are the full check.
-ARGS = ["--n", "100", "--draws", "200", "--thin", "2"]
+#: The paper's run: 200 replicates of 2 chains x 200 draws (ranks of 200 thinned draws), about
+#: 4 s each on one core.
+ARGS = ["--n", "200", "--draws", "200", "--thin", "2"]
 
 N_DEFAULT, SEED_DEFAULT = 200, 5000
 DRAWS, TUNE, THIN = 400, 300, 4
@@ -58,6 +59,11 @@ def main(argv=None) -> int:
         action="store_true",
         help="the design without uphill rows (the claims' analysis before graded rows entered)",
     )
+    ap.add_argument(
+        "--land-only",
+        action="store_true",
+        help="the design without underwater rows (the claims' analysis before they entered)",
+    )
     args = ap.parse_args(argv)
     log = _common.setup("sbc_directions")
     import pandas as pd
@@ -75,6 +81,7 @@ def main(argv=None) -> int:
         thin=args.thin,
         directions=True,
         graded=not args.level_only,
+        underwater=not args.land_only,
     )
     rows = [replicate(s) for s in _common.progress(seeds, len(seeds), "SBC replicates")]
     ranks = pd.DataFrame(rows)
@@ -90,6 +97,7 @@ def main(argv=None) -> int:
             "band_pct": 99,
             "tune": args.tune,
             "graded": not args.level_only,
+            "underwater": not args.land_only,
             "median_share_significant": float(
                 np.median(ranks["n_direction_significant"] / ranks["n_direction_rows"])
             ),

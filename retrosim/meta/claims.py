@@ -777,9 +777,12 @@ def registry_table(claims=CLAIMS) -> pd.DataFrame:
 #: of :class:`retrosim.meta.model.MarginalDensity`, without which NUTS diverged);
 #: :func:`analysis_statements` (the statements' summary) still keeps these classes only.
 LEVEL_GRADES = ("level", "not_stated")
-#: Surfaces whose mechanics differ from walking or running on land (buoyancy and water drag):
-#: their comparisons are not evidence about the claims and stay out of the analysis.
-EXCLUDED_SURFACES = ("underwater",)
+#: Surfaces whose comparisons stay out of the analysis: none. Underwater rows (buoyancy and water
+#: drag make it a different task from land locomotion) enter with their own shift of the ln
+#: ratio, the meta-regression's ``b_underwater``, and every claim is read on land;
+#: ``excluded_surfaces=("underwater",)`` leaves them out (the sensitivity analysis of
+#: ``studies/direction_evidence.py``).
+EXCLUDED_SURFACES: tuple[str, ...] = ()
 
 
 def _split_energy_basis(df: pd.DataFrame) -> pd.DataFrame:
@@ -816,14 +819,12 @@ def analysis_rows(effects: pd.DataFrame, *, excluded_surfaces=EXCLUDED_SURFACES)
     grade: uphill and downhill rows enter with their grade (``grade_pct``, or the midpoint
     and spread of ``grade_low_pct``..``grade_high_pct`` for a value averaged over grades such
     as Rasica 2020's), and the model's grade coefficient ``b_grade`` carries them to level
-    ground, where every claim is read (:func:`evaluate` takes the effect at grade 0). Rows on
-    :data:`EXCLUDED_SURFACES` stay out: underwater walking has buoyancy and water drag, a
-    different task from the land locomotion the claims describe, and only direction-only
-    reports (Masumoto 2007, 2009) stand on it, so a surface coefficient would be identified by
-    its prior alone and would carry nothing to land (``excluded_surfaces=()`` pools them as
-    land evidence, the sensitivity analysis of ``studies/direction_evidence.py``). From the gait
-    family only the step
-    frequency needed for per-km knee readings is kept. Where ``energy_basis`` exists, energy
+    ground, where every claim is read (:func:`evaluate` takes the effect at grade 0). Underwater
+    rows (Masumoto 2007, 2009: direction-only reports) enter too, with the model's own shift
+    ``b_underwater`` for them (buoyancy and water drag make underwater walking a different task
+    from the land locomotion the claims describe), and the claims are read on land; rows on
+    ``excluded_surfaces`` (default :data:`EXCLUDED_SURFACES`, none) stay out. From the gait
+    family only the step frequency needed for per-km knee readings is kept. Where ``energy_basis`` exists, energy
     rows that are not gross move to the families ``energy_net`` / ``energy_not_stated``
     (module docstring, "Calories"). Applied to the direction statements as well
     (:func:`retrosim.meta.verdicts.fit_evidence`).

@@ -14,7 +14,7 @@ Bayesian random-effects meta-regression
 
     y_i     = theta_i + e_i,   e_i ~ Normal(0, v_i(r))    (sampling error; rows may be masked)
     theta_i = alpha_f + b_speed_f (speed_i - c_f) + b_mode_f m_i + b_match_f,k [matching_i = k]
-              + b_grade_f g_i + u_s + w_i
+              + b_grade_f g_i + b_underwater_f h_i + u_s + w_i
     u_s ~ Normal(0, tau_study_f²)   (study effect; Student-t with ``robust=True``)
     w_i ~ Normal(0, tau_cond_f²)    (condition-within-study effect)
     v_i(r)  = v_forward + v_backward - 2 r sqrt(v_forward v_backward)   paired (within) rows
@@ -58,6 +58,15 @@ Priors (defaults of :class:`Priors`, all on the ln-ratio scale) and why:
   uniform variance): a 10 % grade is not expected to change the ratio by more than about ±40 %
   (2 SD). Uphill comparisons (Hooper 2004, Chaloupka 1997, Kale 2014, Rasica 2020) thereby inform the level
   effect through the family's intercept at grade 0 instead of being dropped or passing for level.
+* ``b_underwater_f ~ Normal(0, 0.5)`` for ``h_i = 1`` on rows walked or run underwater (the
+  evidence's ``surface``), 0 on land: buoyancy and water drag change the task, so an underwater
+  comparison is allowed a shift of the ln ratio on the same weak scale as ``alpha`` (95 % prior
+  range -62 % to +167 %) instead of passing for land evidence or being dropped. It is on in
+  every family with an underwater row, so a family with underwater rows alone leaves its land
+  intercept ``alpha_f`` to its prior. The rows then inform the land effect only through what
+  they share with it: the study effects' and the between-person variance's scale, and
+  ``alpha`` as far as the data pin ``b_underwater`` (with direction-only underwater rows, which
+  the evidence has, mostly by the prior). Every claim is read on land (``h = 0``).
 * ``tau_study_f ~ HalfNormal(0.25)``, ``tau_cond_f ~ HalfNormal(0.1)``: between-study SD of the
   ln ratio up to about 0.5 (±65 %) is allowed; conditions within a study (same people, same
   lab) are expected to scatter less. With few studies this prior dominates the posterior of
@@ -144,9 +153,12 @@ COEF_NAMES = (
     "b_match_self_selected",
     "b_match_matched_intensity",
     "b_grade",
+    "b_underwater",
 )
 N_COEF = len(COEF_NAMES)
 MODE_CODE = {"run": 0.5, "walk": -0.5, "unspecified": 0.0}
+#: The ``surface`` of rows that get the ``b_underwater`` shift (module docstring).
+UNDERWATER = "underwater"
 REQUIRED_COLUMNS = (
     "row_id",
     "study_key",
@@ -203,6 +215,7 @@ class Priors:
     tau2_lognormal_mu: float = -2.56
     tau2_lognormal_sigma: float = 1.74
     grade_sd: float = 0.02
+    underwater_sd: float = 0.5
 
     def __post_init__(self):
         check_choice("tau_prior", self.tau_prior, TAU_PRIORS)
@@ -210,7 +223,7 @@ class Priors:
     @classmethod
     def flat(cls) -> Priors:
         """Flat-ish priors (SD 10 on coefficients, HalfNormal(2) on SDs) for checks against REML."""
-        return cls(10.0, 10.0, 10.0, 10.0, 2.0, 2.0, 5.0, 2.0, grade_sd=10.0)
+        return cls(10.0, 10.0, 10.0, 10.0, 2.0, 2.0, 5.0, 2.0, grade_sd=10.0, underwater_sd=10.0)
 
     def scaled(self, factor: float) -> Priors:
         """All scale parameters multiplied by ``factor`` (the r prior unchanged)."""
@@ -223,6 +236,7 @@ class Priors:
             tau_study_sd=self.tau_study_sd * factor,
             tau_cond_sd=self.tau_cond_sd * factor,
             grade_sd=self.grade_sd * factor,
+            underwater_sd=self.underwater_sd * factor,
         )
 
     @property
@@ -236,6 +250,7 @@ class Priors:
                 self.match_sd,
                 self.match_sd,
                 self.grade_sd,
+                self.underwater_sd,
             ]
         )
 
@@ -295,6 +310,8 @@ class MetaDesign:
     grade: np.ndarray = field(default=None)  # treadmill grade [%] (0: level or not stated)
     grade_var: np.ndarray = field(default=None)  # variance of a grade given as a range [%²]
     has_grade: np.ndarray = field(default=None)  # (F,)
+    underwater: np.ndarray = field(default=None)  # 1 on rows walked or run underwater, else 0
+    has_underwater: np.ndarray = field(default=None)  # (F,)
 
     def __post_init__(self):
         n, F = self.y.size, len(self.families)
@@ -311,6 +328,8 @@ class MetaDesign:
             "grade": np.zeros(n),
             "grade_var": np.zeros(n),
             "has_grade": np.zeros(F),
+            "underwater": np.zeros(n),
+            "has_underwater": np.zeros(F),
         }
         for name, val in defaults.items():
             if getattr(self, name) is None:
@@ -456,6 +475,10 @@ class MetaDesign:
         has_grade = np.array(
             [float(np.unique(np.round(grade[f_idx == j], 6)).size >= 2) for j in range(F)]
         )
+        # on in every family with an underwater row (module docstring), even one without land rows
+        surface = df["surface"].astype(str) if "surface" in df.columns else pd.Series("", df.index)
+        underwater = (surface == UNDERWATER).to_numpy(dtype=float)
+        has_underwater = np.array([float(underwater[f_idx == j].any()) for j in range(F)])
         mode_code = np.array([MODE_CODE[m] for m in mode])
         vi = df["vi"].to_numpy(dtype=float)
         if {"v_forward", "v_backward"} <= set(df.columns):
@@ -504,6 +527,8 @@ class MetaDesign:
             grade=grade,
             grade_var=grade_var,
             has_grade=has_grade,
+            underwater=underwater,
+            has_underwater=has_underwater,
         )
 
     def data(self) -> dict:
@@ -512,6 +537,7 @@ class MetaDesign:
         hm = self.has_mode[self.family_idx]
         hx = self.has_match[self.family_idx]
         hg = self.has_grade[self.family_idx]
+        hu = self.has_underwater[self.family_idx]
         X_row = np.column_stack(
             [
                 np.ones(self.n_rows),
@@ -520,6 +546,7 @@ class MetaDesign:
                 hx[:, 0] * self.match[:, 0],
                 hx[:, 1] * self.match[:, 1],
                 hg * self.grade,
+                hu * self.underwater,
             ]
         )
         return {
@@ -712,8 +739,8 @@ def _build_marginal_model(design: MetaDesign, priors: Priors, *, robust: bool):
     ``Sigma^-1`` is applied cluster by cluster through Sherman–Morrison:
     ``a'Sigma^-1 b = sum w a b - sum_c g_c (sum w a)(sum w b)`` with ``w = mask / d`` and
     ``g_c = t_c² / (1 + t_c² sum_c w)``; ``log|Sigma| = sum log d + sum_c log(1 + t_c² sum_c w)``.
-    Masked rows drop out exactly (a masked family contributes 0). The 5 x 5 systems are solved
-    through their Cholesky factors, batched over families.
+    Masked rows drop out exactly (a masked family contributes 0). The k x k systems
+    (k = ``N_COEF``) are solved through their Cholesky factors, batched over families.
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -738,6 +765,7 @@ def _build_marginal_model(design: MetaDesign, priors: Priors, *, robust: bool):
                 P["prior_match_sd"],
                 P["prior_match_sd"],
                 P["prior_grade_sd"],
+                P["prior_underwater_sd"],
             ]
         )
         extra = (
@@ -803,6 +831,7 @@ def _build_sampled_model(design: MetaDesign, priors: Priors, *, robust: bool):
         b_mode = pm.Normal("b_mode", 0.0, P["prior_mode_sd"], dims="family")
         b_match = pm.Normal("b_match", 0.0, P["prior_match_sd"], dims=("family", "matching"))
         b_grade = pm.Normal("b_grade", 0.0, P["prior_grade_sd"], dims="family")
+        b_underwater = pm.Normal("b_underwater", 0.0, P["prior_underwater_sd"], dims="family")
         tau_study = _tau_study_prior(pm, priors, P)
         tau_cond = pm.HalfNormal("tau_cond", P["prior_tau_cond_sd"], dims="family")
         r = pm.Beta("r", P["prior_r_a"], P["prior_r_b"])
@@ -812,7 +841,9 @@ def _build_sampled_model(design: MetaDesign, priors: Priors, *, robust: bool):
         else:
             z_study = pm.Normal("z_study", 0.0, 1.0, dims="cluster")
         # one gather per row for all coefficients and both SDs (cheap to compile and to run)
-        coef = pt.stack([alpha, b_speed, b_mode, b_match[:, 0], b_match[:, 1], b_grade], axis=1)
+        coef = pt.stack(
+            [alpha, b_speed, b_mode, b_match[:, 0], b_match[:, 1], b_grade, b_underwater], axis=1
+        )
         sds = pt.stack([tau_study, tau_cond], axis=1)[D["family_idx"]]
         theta = (
             pt.sum(coef[D["family_idx"]] * D["X_row"], axis=1)
@@ -839,7 +870,17 @@ _COMPILED: dict = {}
 #: Parameters the convergence gate checks. In the marginal model NUTS samples the SDs and
 #: ``r``; the coefficients are exact conditional draws given each of those draws, so their
 #: R-hat and ESS inherit the chains' mixing and are gated too.
-GATE_VARS = ("alpha", "b_speed", "b_mode", "b_match", "b_grade", "tau_study", "tau_cond", "r")
+GATE_VARS = (
+    "alpha",
+    "b_speed",
+    "b_mode",
+    "b_match",
+    "b_grade",
+    "b_underwater",
+    "tau_study",
+    "tau_cond",
+    "r",
+)
 #: What NUTS itself samples in the marginal model (robust adds ``nu`` and ``lam``).
 SAMPLED_VARS = ("tau_study", "tau_cond", "r")
 
@@ -950,6 +991,7 @@ def _sample(
             "b_mode": ("family",),
             "b_match": ("family", "matching"),
             "b_grade": ("family",),
+            "b_underwater": ("family",),
             "study_effect": ("cluster",),
             "condition_effect": ("row",),
         }
@@ -998,7 +1040,8 @@ def marginal_terms(
     and ``tau_cond`` (..., F), ``r`` (...), ``lam`` (..., C) or None; ``y`` (..., n) replaces the
     design's ``y`` (the draws of the direction rows' latent values). Returns the arrays of
     :func:`_build_marginal_model`'s docstring: ``w``, ``dvar``, ``S``, ``g`` (per cluster),
-    ``yy`` (..., F), ``Xy`` (..., F, 5), ``XX`` (..., F, 5, 5), ``logdet_sigma`` (..., F).
+    ``yy`` (..., F), ``Xy`` (..., F, k), ``XX`` (..., F, k, k) (k = ``N_COEF``),
+    ``logdet_sigma`` (..., F).
     ``v`` includes the variance of unreported speeds (:meth:`MetaDesign.speed_extra_variance`).
     """
     d = design.data()
@@ -1862,6 +1905,7 @@ def conditional_draws(design: MetaDesign, priors: Priors, params: dict, rng) -> 
         "b_mode": beta[..., 2],
         "b_match": beta[..., 3:5],
         "b_grade": beta[..., 5],
+        "b_underwater": beta[..., 6],
         "study_effect": u,
         "condition_effect": cond,
     }
@@ -1929,13 +1973,22 @@ class MetaResult(PosteriorResults):
         return self.design.families.index(family)
 
     def effect_draws(
-        self, family, *, mode="run", matching="same", speed_m_s=None, grade_pct=0.0
+        self,
+        family,
+        *,
+        mode="run",
+        matching="same",
+        speed_m_s=None,
+        grade_pct=0.0,
+        underwater=False,
     ) -> np.ndarray:
-        """Draws of the mean ln(backward/forward) for one family, mode, speed, matching, grade.
+        """Draws of the mean ln(backward/forward) for one family, mode, speed, matching, grade
+        and surface.
 
-        The speed defaults to the family's mean speed, the grade to level (0 %); modes,
-        matchings and grades without data in the family contribute nothing (their coefficients
-        are switched off, see the module docstring).
+        The speed defaults to the family's mean speed, the grade to level (0 %), the surface to
+        land (``underwater=True`` adds ``b_underwater``); modes, matchings, grades and surfaces
+        without data in the family contribute nothing (their coefficients are switched off,
+        see the module docstring).
         """
         check_choice("mode", mode, MODES)
         check_choice("matching", matching, SPEED_MATCHINGS)
@@ -1952,6 +2005,8 @@ class MetaResult(PosteriorResults):
                 eff += self.draws("b_match")[:, j, k]
         if grade_pct and d.has_grade[j]:
             eff += self.draws("b_grade")[:, j] * float(grade_pct)
+        if underwater and d.has_underwater[j]:
+            eff += self.draws("b_underwater")[:, j]
         return eff
 
     def predictive_draws(
@@ -2198,8 +2253,11 @@ def draw_prior(design: MetaDesign, priors: Priors | None = None, rng=None, *, ro
     else:
         z = rng.standard_normal(C)
     p["study_effect"] = p["tau_study"][design.cluster_family] * z
+    eps = rng.standard_normal(design.n_rows)
+    # drawn last, so designs without underwater rows keep the draws they had before it existed
+    p["b_underwater"] = rng.normal(0.0, priors.underwater_sd, F)
     theta, sd = _theta_sd(design, p, priors)
-    p["y"] = theta + sd * rng.standard_normal(design.n_rows)
+    p["y"] = theta + sd * eps
     return p
 
 
@@ -2227,9 +2285,10 @@ def _theta_sd(design: MetaDesign, p: dict, priors: Priors | None = None):
             np.asarray(p["b_match"])[..., 0],
             np.asarray(p["b_match"])[..., 1],
             np.asarray(p["b_grade"]),
+            np.asarray(p["b_underwater"]),
         ],
         axis=-1,
-    )  # (..., F, 5)
+    )  # (..., F, N_COEF)
     theta = np.sum(coef[..., fam, :] * X, axis=-1)
     theta = theta + np.asarray(p["study_effect"])[..., clu]
     v = design.row_variance(p["r"]) + design.speed_extra_variance(priors or Priors())
@@ -2279,17 +2338,7 @@ def prior_predictive_summary(
 
 
 def _posterior_params(result: MetaResult) -> dict:
-    names = [
-        "alpha",
-        "b_speed",
-        "b_mode",
-        "b_match",
-        "b_grade",
-        "tau_study",
-        "tau_cond",
-        "r",
-        "study_effect",
-    ]
+    names = [*GATE_VARS, "study_effect"]
     return {n: result.draws(n) for n in names}
 
 
@@ -2498,7 +2547,9 @@ def sensitivity(
 SBC_PARAMS = ("alpha", "b_speed", "tau_study", "tau_cond", "r")
 
 
-def sbc_design(*, directions: bool = False, graded: bool = False) -> MetaDesign:
+def sbc_design(
+    *, directions: bool = False, graded: bool = False, underwater: bool = False
+) -> MetaDesign:
     """The fixed design of the SBC study: 10 synthetic studies x 2 speeds, one family, paired.
 
     ``directions=True`` adds 10 more synthetic studies (n = 12, 2 speeds) that report only a
@@ -2507,7 +2558,9 @@ def sbc_design(*, directions: bool = False, graded: bool = False) -> MetaDesign:
     claims' evidence has them: two of the numeric studies at 5 % and half of the direction
     studies at 5 % (first speed) and 10 % (second speed), several grades of one study reported
     by direction only as in Hooper et al. 2004 (synthetic; the grade coefficient ``b_grade``
-    is then ranked too)."""
+    is then ranked too). ``underwater=True`` (with ``directions``) puts two of the direction
+    studies underwater at both speeds, reported by direction only as Masumoto et al. 2007 and
+    2009 are (synthetic; ``b_underwater`` is then ranked too)."""
     df, _ = simulate_effect_sizes(0, n_studies=10, speeds_m_s=(2.5, 3.5), families=("energy",))
     if graded:
         study = df["study_key"].str.removeprefix("study").astype(int)
@@ -2518,6 +2571,10 @@ def sbc_design(*, directions: bool = False, graded: bool = False) -> MetaDesign:
     if graded:
         study = dr["study_key"].str.removeprefix("study").astype(int)
         dr["grade_pct"] = np.where(study % 2 == 1, np.where(dr["speed_m_s"] < 3.0, 5.0, 10.0), 0.0)
+    if underwater:
+        study = dr["study_key"].str.removeprefix("study").astype(int)
+        dr["surface"] = np.where(study % 4 == 2, UNDERWATER, "treadmill")
+        df["surface"] = "treadmill"
     dr = dr.assign(
         row_id="dir_" + dr["row_id"],
         study_key="dir_" + dr["study_key"],
@@ -2550,7 +2607,16 @@ def censor_direction_rows(design: MetaDesign, y, r, *, alpha=0.05) -> MetaDesign
 
 
 def run_sbc_replicate(
-    seed, *, draws=100, tune=200, chains=2, thin=2, priors=None, directions=False, graded=False
+    seed,
+    *,
+    draws=100,
+    tune=200,
+    chains=2,
+    thin=2,
+    priors=None,
+    directions=False,
+    graded=False,
+    underwater=False,
 ) -> dict:
     """One SBC replicate: draw parameters and data from the prior, fit, rank the truth.
 
@@ -2559,10 +2625,11 @@ def run_sbc_replicate(
     of each parameter in ``SBC_PARAMS`` and the fit's diagnostics. ``directions=True`` uses
     :func:`sbc_design` with direction-only studies, whose reported classes come from the
     simulated data (:func:`censor_direction_rows`); ``graded=True`` the design with uphill rows
-    (:func:`sbc_design`), ranking ``b_grade`` as well.
+    (:func:`sbc_design`), ranking ``b_grade`` as well; ``underwater=True`` the design with
+    underwater direction studies, ranking ``b_underwater`` as well.
     """
     priors = priors or Priors()
-    design = sbc_design(directions=directions, graded=graded)
+    design = sbc_design(directions=directions, graded=graded, underwater=underwater)
     rng = np.random.default_rng([int(seed), 20240])
     truth = draw_prior(design, priors, rng)
     if directions:
@@ -2580,7 +2647,10 @@ def run_sbc_replicate(
         adaptation="low_rank" if directions else "diag",
     )
     out = {"seed": int(seed)}
-    for name in SBC_PARAMS + (("b_grade",) if graded else ()):
+    ranked = (
+        SBC_PARAMS + (("b_grade",) if graded else ()) + (("b_underwater",) if underwater else ())
+    )
+    for name in ranked:
         post = res.draws(name)[::thin]
         t = np.asarray(truth[name]).ravel()[0]
         post = post.reshape(post.shape[0], -1)[:, 0]

@@ -63,7 +63,8 @@ def fit_evidence(
         carry the gate's outcome themselves (an unconverged fit marks them unreliable).
     excluded_surfaces : sequence of str, optional
         Surfaces whose statements stay out; default
-        :data:`retrosim.meta.claims.EXCLUDED_SURFACES` (underwater). Pass the same to
+        :data:`retrosim.meta.claims.EXCLUDED_SURFACES` (none: underwater rows enter with the model's
+        ``b_underwater``). Pass the same to
         :func:`retrosim.meta.claims.analysis_rows` for ``effects``.
 
     Returns

@@ -55,8 +55,10 @@ sampled with :func:`retrosim.bayes.sampling.sample` (NUTS, convergence gate R-ha
 Which rows enter
 ----------------
 A row needs a sample size (``n``; ``n_train`` and ``n_control``): a statement without one bounds
-no statistic and is left out (listed, with the reason). Underwater EMG is left out like every
-underwater comparison of the claims (:data:`retrosim.meta.claims.EXCLUDED_SURFACES`). A training
+no statistic and is left out (listed, with the reason). Underwater EMG is left out
+(:data:`VOTE_EXCLUDED_SURFACES`): buoyancy and water drag change the task, and unlike the claims'
+meta-regression (whose ``b_underwater`` shifts underwater rows) the vote model has no surface
+term, so an underwater vote would pass for land evidence. A training
 row enters only as a between-group result (``*_vs_control``); pre/post results of the training
 group alone say nothing about training *versus* control. Several outcomes of one study in one
 cell are one vote (the first in file order; the others are listed as left out), since they share
@@ -109,6 +111,8 @@ N_NODES = 48
 #: Upper end standing for +infinity in a one-sided region (no t statistic comes near it).
 T_BIG = 1.0e3
 ALPHA = 0.05
+#: Surfaces whose EMG statements stay out of the vote model (module docstring).
+VOTE_EXCLUDED_SURFACES = ("underwater",)
 #: Level of the reported equal-tailed posterior intervals [%].
 INTERVAL_PCT = 95
 #: Muscle groups of the claims: the posterior chain is gluteus maximus and the hamstrings.
@@ -269,7 +273,6 @@ def emg_design(statements: pd.DataFrame | None = None) -> VoteDesign:
     ``direction_statements(load_family('emg'))`` (independent reports only).
     """
     from retrosim.evidence import tables
-    from retrosim.meta.claims import EXCLUDED_SURFACES
 
     st = (
         tables.direction_statements(tables.load_family("emg")) if statements is None else statements
@@ -278,7 +281,7 @@ def emg_design(statements: pd.DataFrame | None = None) -> VoteDesign:
     for _, x in st.iterrows():
         if pd.isna(x["n"]) or float(x["n"]) < 2:
             excluded.append((x["row_id"], "sample size not reported"))
-        elif x["surface"] in EXCLUDED_SURFACES:
+        elif x["surface"] in VOTE_EXCLUDED_SURFACES:
             excluded.append((x["row_id"], f"surface {x['surface']} (buoyancy and drag)"))
         elif x["mode"] not in ("walk", "run"):
             excluded.append((x["row_id"], f"mode {x['mode']} not stated as walking or running"))

@@ -236,17 +236,25 @@ def test_evidence_statements_rules():
     assert m["t_lo"] == pytest.approx(3.674, abs=5e-4) and math.isinf(m["t_hi"])
     # a family without any numeric row (knee adduction moment) cannot scale its statements
     assert "no numeric row" in why["zhang2022_ekam1"]
-    # underwater walking is not evidence about walking or running on land
-    assert not any(i.startswith("masumoto") for i in ids)
-    # ... unless the sensitivity analysis pools it as land evidence: Masumoto 2009's VO2, heart
-    # rate and step frequency and Masumoto 2007's two heart-rate results (the source's five)
-    st_uw = claims.analysis_rows(evidence.direction_statements(), excluded_surfaces=())
-    rows_uw, _ = direction_rows(
-        st_uw, claims.analysis_rows(evidence.effect_sizes(), excluded_surfaces=())
+    # the underwater results enter, flagged for the model's underwater shift: Masumoto 2009's
+    # VO2, heart rate and step frequency and Masumoto 2007's two heart-rate results (the
+    # source's five)
+    water = {"masumoto2009_vo2", "masumoto2009_hr", "masumoto2009_stepfreq",
+             "masumoto2007_hr_fast", "masumoto2007_hr_other"}  # fmt: skip
+    assert set(rows.loc[rows["surface"] == "underwater", "row_id"]) == water
+    design = inf.MetaDesign.from_frame(eff, directions=rows)
+    fams = {f for f, on in zip(design.families, design.has_underwater, strict=True) if on}
+    assert fams == {"energy", "heart_rate", "gait:step_frequency_hz"}
+    is_water = design.frame["row_id"].isin(water).to_numpy()
+    np.testing.assert_array_equal(design.data()["X_row"][:, -1], is_water.astype(float))
+    # the sensitivity analysis leaves them out
+    st_land = claims.analysis_rows(
+        evidence.direction_statements(), excluded_surfaces=("underwater",)
     )
-    added = set(rows_uw["row_id"]) - ids
-    assert added == {"masumoto2009_vo2", "masumoto2009_hr", "masumoto2009_stepfreq",
-                     "masumoto2007_hr_fast", "masumoto2007_hr_other"}  # fmt: skip
+    rows_land, _ = direction_rows(
+        st_land, claims.analysis_rows(evidence.effect_sizes(), excluded_surfaces=("underwater",))
+    )
+    assert ids - set(rows_land["row_id"]) == water
     # uphill results enter at their grade (the model carries them to level ground through
     # b_grade): Hooper 2004's three grades, per outcome
     grades = rows.set_index("row_id")["grade_pct"]

@@ -43,7 +43,8 @@ K_MCSE = 5.0
 
 
 def _mixed_frame(seed=3):
-    """Two families, paired and unpaired rows, run and walk, all three speed matchings."""
+    """Two families, paired and unpaired rows, run and walk, all three speed matchings, graded
+    rows, and underwater rows in one family."""
     df, _ = inf.simulate_effect_sizes(
         seed,
         n_studies=5,
@@ -67,6 +68,9 @@ def _mixed_frame(seed=3):
     df["grade_low_pct"] = np.where(i % 11 == 4, 0.0, np.nan)
     df["grade_high_pct"] = np.where(i % 11 == 4, 10.0, np.nan)
     df.loc[i % 11 == 4, "grade_pct"] = np.nan
+    # some energy rows walked or run underwater: the underwater shift is on in that family only
+    water = (i % 7 == 1) & (df["outcome_family"] == "energy").to_numpy()
+    df["surface"] = np.where(water, "underwater", "treadmill")
     return df
 
 
@@ -87,6 +91,7 @@ def _coef_sd(priors):
             priors.match_sd,
             priors.match_sd,
             priors.grade_sd,
+            priors.underwater_sd,
         ]
     )
 
@@ -135,6 +140,9 @@ def mixed_design():
     assert design.has_mode.tolist() == [1.0, 1.0]
     assert design.has_match.tolist() == [[1.0, 1.0], [1.0, 1.0]]
     assert design.has_grade.tolist() == [1.0, 1.0]
+    # the underwater shift only where there are underwater rows (energy, sorted first)
+    assert design.families == ("energy", "knee_moment")
+    assert design.has_underwater.tolist() == [1.0, 0.0]
     assert 0 < design.paired.sum() < design.n_rows
     # the row covariates, by hand: speed centred on the family's mean speed, mode +-1/2,
     # matching indicators (same-speed rows are the reference)
@@ -149,8 +157,11 @@ def mixed_design():
             fr["speed_matching"] == "matched_intensity",
             # grade [%]; the value averaged over 0-10 % at the range's midpoint
             fr["grade_pct"].fillna(5.0),
+            # underwater indicator, zero in the family without underwater rows
+            (fr["surface"] == "underwater") & (fr["outcome_family"] == "energy"),
         ]
     ).astype(float)
+    assert by_hand[:, -1].sum() >= 2
     np.testing.assert_allclose(design.data()["X_row"], by_hand, atol=1e-12)
     return _masked(design)
 
@@ -392,6 +403,7 @@ def _coefficients(out):
         out["b_match"][..., 0],
         out["b_match"][..., 1],
         out["b_grade"],
+        out["b_underwater"],
     ]
     return np.stack(b, axis=-1)
 

@@ -46,7 +46,7 @@ a new condition effect to the mean effect: the Bayesian prediction interval.
 
 Priors (defaults of :class:`Priors`, all on the ln-ratio scale) and why:
 
-* ``alpha_f ~ Normal(0, 0.5)``: 95 % prior range exp(±0.98) = 0.38–2.67, i.e. -62 % to +167 %;
+* ``alpha_f ~ Normal(0, 0.5)``: 95 % prior range exp(±0.98) = 0.375–2.66, i.e. -62 % to +166 %;
   every backward/forward difference in the literature leads the evidence was curated from
   (between -46 % and +35 %) lies inside one prior SD, so the prior is weak but excludes
   absurd ten-fold ratios.
@@ -61,7 +61,7 @@ Priors (defaults of :class:`Priors`, all on the ln-ratio scale) and why:
 * ``b_underwater_f ~ Normal(0, 0.5)`` for ``h_i = 1`` on rows walked or run underwater (the
   evidence's ``surface``), 0 on land: buoyancy and water drag change the task, so an underwater
   comparison is allowed a shift of the ln ratio on the same weak scale as ``alpha`` (95 % prior
-  range -62 % to +167 %) instead of passing for land evidence or being dropped. It is on in
+  range -62 % to +166 %) instead of passing for land evidence or being dropped. It is on in
   every family with an underwater row, so a family with underwater rows alone leaves its land
   intercept ``alpha_f`` to its prior. The rows then inform the land effect only through what
   they share with it: the study effects' and the between-person variance's scale, and

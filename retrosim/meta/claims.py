@@ -824,8 +824,9 @@ def analysis_rows(effects: pd.DataFrame, *, excluded_surfaces=EXCLUDED_SURFACES)
     ``b_underwater`` for them (buoyancy and water drag make underwater walking a different task
     from the land locomotion the claims describe), and the claims are read on land; rows on
     ``excluded_surfaces`` (default :data:`EXCLUDED_SURFACES`, none) stay out. From the gait
-    family only the step frequency needed for per-km knee readings is kept. Where ``energy_basis`` exists, energy
-    rows that are not gross move to the families ``energy_net`` / ``energy_not_stated``
+    family only the step frequency needed for per-km knee readings is kept. Where
+    ``energy_basis`` exists, energy rows that are not gross move to the families
+    ``energy_net`` / ``energy_not_stated``
     (module docstring, "Calories"). Applied to the direction statements as well
     (:func:`retrosim.meta.verdicts.fit_evidence`).
     """

@@ -63,10 +63,11 @@ Priors (defaults of :class:`Priors`, all on the ln-ratio scale) and why:
   comparison is allowed a shift of the ln ratio on the same weak scale as ``alpha`` (95 % prior
   range -62 % to +166 %) instead of passing for land evidence or being dropped. It is on in
   every family with an underwater row, so a family with underwater rows alone leaves its land
-  intercept ``alpha_f`` to its prior. The rows then inform the land effect only through what
-  they share with it: the study effects' and the between-person variance's scale, and
-  ``alpha`` as far as the data pin ``b_underwater`` (with direction-only underwater rows, which
-  the evidence has, mostly by the prior). Every claim is read on land (``h = 0``).
+  intercept ``alpha_f`` to its prior. The rows then inform the land effect through the
+  parameters all rows of a family share (``tau_study``, ``tau_cond``, ``r``), and ``alpha`` as
+  far as the data pin ``b_underwater``: direction-only rows can, when their significance
+  classes bound the effect tightly (``studies/direction_evidence.py`` reports the posterior SD
+  of ``b_underwater`` against the prior's per family). Every claim is read on land (``h = 0``).
 * ``tau_study_f ~ HalfNormal(0.25)``, ``tau_cond_f ~ HalfNormal(0.1)``: between-study SD of the
   ln ratio up to about 0.5 (±65 %) is allowed; conditions within a study (same people, same
   lab) are expected to scatter less. With few studies this prior dominates the posterior of

@@ -175,21 +175,16 @@ def main() -> None:
 
     water_fams = [f for f, on in zip(design.families, design.has_underwater, strict=True) if on]
     b_water = fits["directions"].draws("b_underwater")
-    shift_summary = {
-        f: {
-            "median_pct": float(100 * np.expm1(np.median(b_water[:, design.families.index(f)]))),
-            "ci_low_pct": float(
-                100 * np.expm1(np.quantile(b_water[:, design.families.index(f)], 0.025))
-            ),
-            "ci_high_pct": float(
-                100 * np.expm1(np.quantile(b_water[:, design.families.index(f)], 0.975))
-            ),
-            "sd_over_prior_sd": float(
-                b_water[:, design.families.index(f)].std() / inference.Priors().underwater_sd
-            ),
+    shift_summary = {}
+    for f in water_fams:
+        b = b_water[:, design.families.index(f)]
+        lo, med, hi = 100 * np.expm1(np.quantile(b, [0.025, 0.5, 0.975]))
+        shift_summary[f] = {
+            "median_pct": float(med),
+            "ci_low_pct": float(lo),
+            "ci_high_pct": float(hi),
+            "sd_over_prior_sd": float(b.std() / inference.Priors().underwater_sd),
         }
-        for f in water_fams
-    }
     sig_changed = sum(
         int((base["verdict_directions"] != base[f"verdict_sigma_x{k:g}"]).sum())
         for k in SIGMA_FACTORS

@@ -153,6 +153,17 @@ def _nodes(df: float, k: int = N_NODES) -> tuple[np.ndarray, np.ndarray]:
     return np.sqrt(2.0 * x[keep] / df), np.log(w[keep]) - special.gammaln(df / 2.0)
 
 
+def _log_terms(a, b, s, lw, nc, sc, point):
+    """Per-node log terms of :func:`region_logprob`; ``nc`` and ``sc`` broadcast against the
+    nodes ``s`` (last axis). The region in log space, ``log(sf(a') - sf(b'))``, keeps the far
+    tails (a difference of cdfs underflows there)."""
+    if point:
+        return lw + np.log(s / sc) + stats.norm.logpdf((a * s - nc) / sc)
+    up_a = stats.norm.logsf((a * s - nc) / sc)
+    up_b = stats.norm.logsf((b * s - nc) / sc)
+    return lw + up_a + np.log(-np.expm1(np.minimum(up_b - up_a, -1e-300)))
+
+
 def region_logprob(a, b, df, nc, sc=1.0, *, point=False) -> float:
     """log P(a < T < b) (or log density at ``T = a`` when ``point``) by quadrature.
 
@@ -160,14 +171,7 @@ def region_logprob(a, b, df, nc, sc=1.0, *, point=False) -> float:
     distribution ``nct(df, nc)`` of :mod:`scipy.stats`. ``a``/``b`` may be infinite.
     """
     s, lw = _nodes(float(df))
-    if point:
-        z = (a * s - nc) / sc
-        terms = lw + np.log(s / sc) + stats.norm.logpdf(z)
-    else:  # log(Phi(b') - Phi(a')) = log(sf(a') - sf(b')), in log space for the far tails
-        up_a = stats.norm.logsf((a * s - nc) / sc) if np.isfinite(a) else np.zeros_like(s)
-        up_b = stats.norm.logsf((b * s - nc) / sc) if np.isfinite(b) else np.full_like(s, -np.inf)
-        terms = lw + up_a + np.log(-np.expm1(np.minimum(up_b - up_a, -1e-300)))
-    return float(special.logsumexp(terms))
+    return float(special.logsumexp(_log_terms(a, b, s, lw, nc, sc, point)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -528,15 +532,7 @@ def log_likelihood_draws(design: VoteDesign, params: dict) -> np.ndarray:
     for i in range(design.n_rows):
         nc = (design.sign[i] * delta[:, design.cell[i]] * math.sqrt(design.h[i]))[:, None]
         sc = np.sqrt(1.0 + design.h[i] * ts**2)[:, None]
-        if design.point[i]:
-            z = (design.a[i] * s_nodes[i][None, :] - nc) / sc
-            terms = lw[i] + np.log(s_nodes[i] / sc) + stats.norm.logpdf(z)
-        else:
-            up_a = stats.norm.logsf((design.a[i] * s_nodes[i][None, :] - nc) / sc)
-            up_b = stats.norm.logsf((design.b[i] * s_nodes[i][None, :] - nc) / sc)
-            # log(exp(up_a) - exp(up_b)), up_a >= up_b
-            gap = np.minimum(up_b - up_a, -1e-300)
-            terms = lw[i] + up_a + np.log(-np.expm1(gap))
+        terms = _log_terms(design.a[i], design.b[i], s_nodes[i], lw[i], nc, sc, design.point[i])
         out += special.logsumexp(terms, axis=1)
     return out
 
